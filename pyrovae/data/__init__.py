@@ -1,0 +1,31 @@
+"""Datasets: procedural dSprites and user arrays, all sampled on the training device."""
+from pathlib import Path
+
+from ..errors import PyroVAEError
+from .arrays import ArrayDataset
+
+
+def _dsprites(**kwargs):
+    from .dsprites import DSprites
+
+    return DSprites(**kwargs)
+
+
+# name -> constructor(**kwargs). A name that is not registered but is an existing file or folder is
+# loaded as the user's data (see load_dataset).
+DATASETS = {"dsprites": _dsprites}
+
+
+def load_dataset(name, **kwargs):
+    """A dataset by registered name (``dsprites``, ...) or by the path of the user's data file."""
+    if name in DATASETS:
+        return DATASETS[name](**kwargs)
+    if Path(name).suffix or Path(name).exists():
+        from .files import load_data_file
+
+        return load_data_file(name, **kwargs)
+    raise PyroVAEError(f"unknown dataset {name!r}: choose one of {', '.join(sorted(DATASETS))} "
+                       "or give the path of a .npz/.npy file or image folder")
+
+
+__all__ = ["ArrayDataset", "DATASETS", "load_dataset"]

@@ -1,0 +1,15 @@
+"""User-facing errors.
+
+Everything a user can get wrong (a bad option, a bad file, bad data) raises :class:`PyroVAEError` with a
+one-line message that names the problem and the fix. The CLI prints it without a traceback and exits 2.
+"""
+
+
+class PyroVAEError(ValueError):
+    """A problem with the user's input, described in one line."""
+
+
+def check(condition, message):
+    """Raise :class:`PyroVAEError` with ``message`` unless ``condition`` holds."""
+    if not condition:
+        raise PyroVAEError(message)

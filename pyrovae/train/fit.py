@@ -1,0 +1,257 @@
+"""Training: stochastic variational inference with checkpoints, resume and a NaN guard.
+
+One step is the objective's differentiable loss (a Pyro ELBO over model and guide), ``backward``,
+one Adam step over all parameters, then the objective's ``after_step`` (an adversary's update).
+That is Pyro's SVI with a single torch optimiser instead of one ``PyroOptim`` per parameter: the
+same gradients, less per-step Python, and an optimiser state that checkpoints as one ``state_dict``.
+"""
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyro
+import torch
+from tqdm.auto import tqdm
+
+from ..data import load_dataset
+from ..errors import PyroVAEError
+from ..models import build_vae
+from ..objectives import make_objective
+from ..utils import resolve_device, seed_everything, set_cpu_threads
+from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .config import TrainConfig, default_steps, provenance, write_json
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.jsonl"
+CONFIG = "config.json"
+# config keys that may differ when a run is resumed; everything else must match the saved run
+RESUMABLE_CHANGES = {"steps", "device", "checkpoint_every", "log_every", "plots", "evaluate", "eval_points"}
+
+
+class TrainingDiverged(PyroVAEError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class Run:
+    """What :func:`fit` returns: the trained pieces and where they were written."""
+    run_dir: Path
+    config: TrainConfig
+    model: torch.nn.Module
+    guide: torch.nn.Module
+    objective: object
+    dataset: object
+    step: int
+
+
+def _parameters(*modules):
+    """Parameters of all modules, each once (a VampPrior shares the encoder with the guide)."""
+    seen = {}
+    for module in modules:
+        for p in module.parameters():
+            seen.setdefault(id(p), p)
+    return list(seen.values())
+
+
+def build(config, dataset=None, device="cpu"):
+    """Dataset, model, guide and objective for ``config``, with inputs checked before any training."""
+    objective = make_objective(config.objective, **config.objective_options)
+    if dataset is None:
+        dataset = load_dataset(config.dataset, **({"path": config.path} if config.path else {}))
+    if config.batch_size > len(dataset):
+        raise PyroVAEError(f"batch size {config.batch_size} is larger than the dataset ({len(dataset)} points): "
+                           "lower --batch-size")
+    model, guide = build_vae(dataset.observation_shape, config.latent_dim, config.arch, config.prior,
+                             config.likelihood, config.guide)
+    _check_data(dataset, model.likelihood)
+    objective.dataset_size = len(dataset)
+    return dataset, model.to(device), guide.to(device), objective
+
+
+def _check_data(dataset, likelihood):
+    """NaN and the likelihood's support, on all data when it is in memory, else on a sample."""
+    data = getattr(dataset, "observations", None)
+    if data is None:
+        n = min(len(dataset), 256)
+        data = dataset.batch(torch.randint(len(dataset), (n,), generator=torch.Generator().manual_seed(0)))
+    if not bool(torch.isfinite(data).all()):
+        raise PyroVAEError("the data contain NaN or infinite values: clean them before training")
+    likelihood.validate(data)
+
+
+def fit(config, dataset=None, resume=False, progress=True):
+    """Train a model as described by ``config`` (a :class:`TrainConfig` or a dict); returns a :class:`Run`.
+
+    The run dir gets ``config.json`` (config, seed, versions, git revision), ``log.jsonl`` (one line
+    per logged step), ``checkpoint.pt`` (every ``checkpoint_every`` steps, on exit and on Ctrl-C or
+    SIGTERM) and, at the end, plots and ``metrics.json``. ``resume=True`` continues from the checkpoint
+    and gives the same parameters as an uninterrupted run with the same seed.
+    """
+    if isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    config.validate()
+    device = resolve_device(config.device)
+    set_cpu_threads()
+    steps = config.steps or default_steps(device)
+    run_dir = Path(config.out or f"runs/{config.objective}-seed{config.seed}")
+    ckpt_path = run_dir / CHECKPOINT
+
+    if resume:
+        _check_resumable(run_dir, config)
+    elif ckpt_path.exists():
+        raise PyroVAEError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --out")
+
+    seed_everything(config.seed)
+    pyro.clear_param_store()
+    dataset, model, guide, objective = build(config, dataset, device)
+    optimizer = torch.optim.Adam(_parameters(model, guide), lr=config.lr)
+    batches = torch.Generator().manual_seed(config.seed)
+    step = 0
+    if resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path, map_location=device)
+        model.load_state_dict(state["model"])
+        guide.load_state_dict(state["guide"])
+        optimizer.load_state_dict(state["optimizer"])
+        objective.load_state_dict(state["objective"])
+        batches.set_state(state["batch_rng"])
+        set_rng_state(state["rng"])
+        step = state["step"]
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    _write_config(run_dir, config, steps, resume)
+    log = _open_log(run_dir / LOG, step)
+
+    def checkpoint():
+        save_checkpoint(ckpt_path, {
+            "step": step, "model": model.state_dict(), "guide": guide.state_dict(),
+            "optimizer": optimizer.state_dict(), "objective": objective.state_dict(),
+            "batch_rng": batches.get_state(), "rng": rng_state(),
+        })
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+    previous_handler = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
+
+    model.train(), guide.train()
+    sums, count, start = {}, 0, time.perf_counter()
+    bar = tqdm(total=steps, initial=step, disable=not progress, desc=config.objective, dynamic_ncols=True)
+    updating = False
+    try:
+        while step < steps:
+            x = dataset.batch(torch.randint(len(dataset), (config.batch_size,), generator=batches).to(device))
+            objective.step = step
+            optimizer.zero_grad(set_to_none=True)
+            loss = objective.differentiable_loss(model, guide, x)
+            if not math.isfinite(float(loss.detach())):
+                raise TrainingDiverged(
+                    f"training diverged at step {step} (loss {float(loss.detach())}); the last good checkpoint in "
+                    f"{ckpt_path} is kept: lower --lr or check the data, then --resume")
+            loss.backward()
+            updating = True  # a Ctrl-C from here to the end of the step would leave half an update
+            optimizer.step()
+            objective.after_step()
+            step += 1
+            updating = False
+            for key, value in objective.terms.items():
+                if torch.is_tensor(value):
+                    sums[key] = sums.get(key, 0) + value
+            count += 1
+            if step % config.log_every == 0 or step == steps:
+                record = {"step": step, "time_s": round(time.perf_counter() - start, 3)}
+                record.update({k: _plain(v / count) for k, v in sums.items()})
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{record['loss']:.2f}", recon=f"{record['recon']:.2f}",
+                                kl=f"{record['kl']:.2f}", refresh=False)
+                sums, count = {}, 0
+            if step % config.checkpoint_every == 0:
+                checkpoint()
+            bar.update(1)
+    except KeyboardInterrupt:
+        if not updating:
+            checkpoint()
+        raise PyroVAEError(f"interrupted at step {step}; checkpoint kept in {run_dir}: "
+                           "continue with --resume") from None
+    finally:
+        bar.close()
+        log.close()
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+    checkpoint()
+    model.eval(), guide.eval()
+    run = Run(run_dir, config, model, guide, objective, dataset, step)
+    if config.plots:
+        from ..plots import plot_run
+
+        plot_run(run)
+    if config.evaluate:
+        from ..experiments.evaluate import evaluate_run
+
+        evaluate_run(run)
+    return run
+
+
+def _plain(value):
+    value = value.detach().cpu()
+    return value.tolist() if value.dim() else float(value)
+
+
+def _main_thread():
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _write_config(run_dir, config, steps, resume):
+    path = run_dir / CONFIG
+    record = json.loads(path.read_text()) if resume and path.exists() else {}
+    record["config"] = {**config.to_dict(), "steps": steps}
+    record["seed"] = config.seed
+    record.setdefault("starts", []).append(provenance())
+    write_json(path, record)
+
+
+def _open_log(path, step):
+    """The log, cut back to ``step`` (steps after the last checkpoint are redone after a kill)."""
+    lines = path.read_text().splitlines() if path.exists() else []
+    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
+    return open(path, "a")
+
+
+def _check_resumable(run_dir, config):
+    path = run_dir / CONFIG
+    if not path.exists():
+        return  # nothing was saved yet: --resume starts the run
+    try:
+        saved = json.loads(path.read_text())["config"]
+    except (ValueError, KeyError):
+        raise PyroVAEError(f"{path} is corrupt: delete the run dir to start over") from None
+    current = config.to_dict()
+    changed = sorted(k for k in saved if k not in RESUMABLE_CHANGES and saved[k] != current.get(k))
+    if changed:
+        raise PyroVAEError(f"--resume with a different {', '.join(changed)} than the saved run in {run_dir}: "
+                           "use the saved settings or another --out")
+
+
+def load_run(run_dir, device="auto"):
+    """The trained model and guide of a run dir, with its config and dataset: ``Run``."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        raise PyroVAEError(f"{run_dir} is not a pyrovae run dir (no {CONFIG})")
+    try:
+        saved = json.loads((run_dir / CONFIG).read_text())["config"]
+    except (ValueError, KeyError):
+        raise PyroVAEError(f"{run_dir / CONFIG} is corrupt") from None
+    config = TrainConfig.from_dict(saved)
+    device = resolve_device(device)
+    state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)
+    dataset, model, guide, objective = build(config, device=device)
+    model.load_state_dict(state["model"])
+    guide.load_state_dict(state["guide"])
+    objective.load_state_dict(state["objective"])
+    model.eval(), guide.eval()
+    return Run(run_dir, config, model, guide, objective, dataset, state["step"])

@@ -1,0 +1,20 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# One thread per test process keeps timings stable on the 2-core CI machine and avoids
+# OpenMP oversubscription when a test starts a subprocess.
+torch.set_num_threads(1)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+SHARED_DOCS = Path(__file__).resolve().parents[1].parent / "shared" / "docs"
+
+
+@pytest.fixture
+def shared_docs():
+    """Path to ../shared/docs; tests that need it skip cleanly when it is absent."""
+    if not SHARED_DOCS.is_dir():
+        pytest.skip("../shared/docs is not present beside the repository")
+    return SHARED_DOCS

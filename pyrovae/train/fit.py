@@ -5,9 +5,11 @@ one Adam step over all parameters, then the objective's ``after_step`` (an adver
 That is Pyro's SVI with a single torch optimiser instead of one ``PyroOptim`` per parameter: the
 same gradients, less per-step Python, and an optimiser state that checkpoints as one ``state_dict``.
 """
+import contextlib
 import json
 import math
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from ..models import build_vae
 from ..objectives import make_objective
 from ..utils import resolve_device, seed_everything, set_cpu_threads
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import TrainConfig, default_steps, provenance, write_json
+from .config import LITERATURE_STEPS, TrainConfig, cpu_step_budget, provenance, write_json
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -54,6 +56,29 @@ def _parameters(*modules):
         for p in module.parameters():
             seen.setdefault(id(p), p)
     return list(seen.values())
+
+
+def make_optimizer(modules, lr):
+    """One Adam over every parameter; the fused kernel (CPU and CUDA) saves a third of the MLP step."""
+    return torch.optim.Adam(_parameters(*modules), lr=lr, fused=True)
+
+
+def train_step(model, guide, objective, optimizer, x, validate=False):
+    """One SVI step: loss, gradients, Adam, then the objective's own update; returns the loss.
+
+    Pyro's validation (shape checks, one host sync each) runs only when ``validate``: the trainer
+    validates the first step and runs the rest without it. A NaN/Inf loss raises
+    :class:`TrainingDiverged` before any parameter changes."""
+    optimizer.zero_grad(set_to_none=True)
+    with pyro.validation_enabled(validate):
+        loss = objective.differentiable_loss(model, guide, x)
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"loss is {value}")
+    loss.backward()
+    optimizer.step()
+    objective.after_step()
+    return value
 
 
 def build(config, dataset=None, device="cpu"):
@@ -95,19 +120,20 @@ def fit(config, dataset=None, resume=False, progress=True):
     config.validate()
     device = resolve_device(config.device)
     set_cpu_threads()
-    steps = config.steps or default_steps(device)
     run_dir = Path(config.out or f"runs/{config.objective}-seed{config.seed}")
     ckpt_path = run_dir / CHECKPOINT
 
-    if resume:
-        _check_resumable(run_dir, config)
-    elif ckpt_path.exists():
+    saved_steps = _check_resumable(run_dir, config) if resume else None
+    steps = config.steps or saved_steps or LITERATURE_STEPS
+    # With no step budget on a CPU, time the first steps and fix a budget of a few minutes.
+    calibrate = config.steps is None and saved_steps is None and device.type == "cpu"
+    if  ckpt_path.exists():
         raise PyroVAEError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --out")
 
     seed_everything(config.seed)
     pyro.clear_param_store()
     dataset, model, guide, objective = build(config, dataset, device)
-    optimizer = torch.optim.Adam(_parameters(model, guide), lr=config.lr)
+    optimizer = make_optimizer((model, guide), config.lr)
     batches = torch.Generator().manual_seed(config.seed)
     step = 0
     if resume and ckpt_path.exists():
@@ -121,7 +147,7 @@ def fit(config, dataset=None, resume=False, progress=True):
         step = state["step"]
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    _write_config(run_dir, config, steps, resume)
+    _write_config(run_dir, config, None if calibrate else steps, resume)
     log = _open_log(run_dir / LOG, step)
 
     def checkpoint():
@@ -131,55 +157,49 @@ def fit(config, dataset=None, resume=False, progress=True):
             "batch_rng": batches.get_state(), "rng": rng_state(),
         })
 
-    def on_sigterm(signum, frame):
-        raise KeyboardInterrupt
-    previous_handler = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
-
     model.train(), guide.train()
-    sums, count, start = {}, 0, time.perf_counter()
+    sums, count, start, first_step = {}, 0, time.perf_counter(), step
     bar = tqdm(total=steps, initial=step, disable=not progress, desc=config.objective, dynamic_ncols=True)
-    updating = False
     try:
-        while step < steps:
-            x = dataset.batch(torch.randint(len(dataset), (config.batch_size,), generator=batches).to(device))
-            objective.step = step
-            optimizer.zero_grad(set_to_none=True)
-            loss = objective.differentiable_loss(model, guide, x)
-            if not math.isfinite(float(loss.detach())):
-                raise TrainingDiverged(
-                    f"training diverged at step {step} (loss {float(loss.detach())}); the last good checkpoint in "
-                    f"{ckpt_path} is kept: lower --lr or check the data, then --resume")
-            loss.backward()
-            updating = True  # a Ctrl-C from here to the end of the step would leave half an update
-            optimizer.step()
-            objective.after_step()
-            step += 1
-            updating = False
-            for key, value in objective.terms.items():
-                if torch.is_tensor(value):
-                    sums[key] = sums.get(key, 0) + value
-            count += 1
-            if step % config.log_every == 0 or step == steps:
-                record = {"step": step, "time_s": round(time.perf_counter() - start, 3)}
-                record.update({k: _plain(v / count) for k, v in sums.items()})
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-                bar.set_postfix(loss=f"{record['loss']:.2f}", recon=f"{record['recon']:.2f}",
-                                kl=f"{record['kl']:.2f}", refresh=False)
-                sums, count = {}, 0
-            if step % config.checkpoint_every == 0:
+        with _deferred_interrupts() as interrupted:
+            while step < steps and not interrupted:
+                x = dataset.batch(torch.randint(len(dataset), (config.batch_size,), generator=batches).to(device))
+                objective.step = step
+                try:
+                    train_step(model, guide, objective, optimizer, x, validate=step == first_step)
+                except TrainingDiverged as e:
+                    raise TrainingDiverged(
+                        f"training diverged at step {step} ({e}); the last good checkpoint in {ckpt_path} "
+                        "is kept: lower --lr or check the data, then --resume") from None
+                step += 1
+                if calibrate and step == first_step + 5:
+                    calibration_start = time.perf_counter()
+                elif calibrate and step == first_step + 25:
+                    steps = max(step, cpu_step_budget((time.perf_counter() - calibration_start) / 20))
+                    bar.total = steps
+                    _write_config(run_dir, config, steps, resume=True, new_start=False)
+                for key, value in objective.terms.items():
+                    if torch.is_tensor(value):
+                        sums[key] = sums.get(key, 0) + value
+                count += 1
+                if step % config.log_every == 0 or step == steps:
+                    record = {"step": step, "time_s": round(time.perf_counter() - start, 3)}
+                    record.update({k: _plain(v / count) for k, v in sums.items()})
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                    bar.set_postfix(loss=f"{record['loss']:.2f}", recon=f"{record['recon']:.2f}",
+                                    kl=f"{record['kl']:.2f}", refresh=False)
+                    sums, count = {}, 0
+                if step % config.checkpoint_every == 0:
+                    checkpoint()
+                bar.update(1)
+            if interrupted:
                 checkpoint()
-            bar.update(1)
-    except KeyboardInterrupt:
-        if not updating:
-            checkpoint()
-        raise PyroVAEError(f"interrupted at step {step}; checkpoint kept in {run_dir}: "
-                           "continue with --resume") from None
+                raise PyroVAEError(f"interrupted at step {step}; checkpoint kept in {run_dir}: "
+                                   "continue with --resume")
     finally:
         bar.close()
         log.close()
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
     checkpoint()
     model.eval(), guide.eval()
     run = Run(run_dir, config, model, guide, objective, dataset, step)
@@ -199,18 +219,33 @@ def _plain(value):
     return value.tolist() if value.dim() else float(value)
 
 
-def _main_thread():
-    import threading
+@contextlib.contextmanager
+def _deferred_interrupts():
+    """Turn Ctrl-C and SIGTERM into a request that the loop honours between steps, so a checkpoint
+    never holds half an update. Yields a list that becomes truthy once a stop was asked for."""
+    requested = []
+    if threading.current_thread() is not threading.main_thread():
+        yield requested  # signal handlers can only be set from the main thread
+        return
 
-    return threading.current_thread() is threading.main_thread()
+    def request_stop(signum, frame):
+        requested.append(signum)
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
-def _write_config(run_dir, config, steps, resume):
+def _write_config(run_dir, config, steps, resume, new_start=True):
     path = run_dir / CONFIG
     record = json.loads(path.read_text()) if resume and path.exists() else {}
     record["config"] = {**config.to_dict(), "steps": steps}
     record["seed"] = config.seed
-    record.setdefault("starts", []).append(provenance())
+    if new_start:
+        record.setdefault("starts", []).append(provenance())
     write_json(path, record)
 
 
@@ -223,9 +258,10 @@ def _open_log(path, step):
 
 
 def _check_resumable(run_dir, config):
+    """Raise unless ``config`` matches the saved run; return the saved step budget (None if none)."""
     path = run_dir / CONFIG
     if not path.exists():
-        return  # nothing was saved yet: --resume starts the run
+        return None  # nothing was saved yet: --resume starts the run
     try:
         saved = json.loads(path.read_text())["config"]
     except (ValueError, KeyError):
@@ -235,6 +271,7 @@ def _check_resumable(run_dir, config):
     if changed:
         raise PyroVAEError(f"--resume with a different {', '.join(changed)} than the saved run in {run_dir}: "
                            "use the saved settings or another --out")
+    return saved.get("steps")
 
 
 def load_run(run_dir, device="auto"):

@@ -125,10 +125,27 @@ def build_parser():
     p.add_argument("--device", default="auto")
     p.add_argument("--eval-points", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    from .experiments.sweep import add_sweep_parser
+    from .experiments.report import add_report_parser
+
+    add_sweep_parser(sub)
+    add_report_parser(sub)
     return parser
 
 
-COMMANDS = {"train": _train, "plot": _plot, "evaluate": _evaluate}
+def _sweep(args):
+    from .experiments.sweep import sweep_command
+
+    sweep_command(args)
+
+
+def _report(args):
+    from .experiments.report import report_command
+
+    report_command(args)
+
+
+COMMANDS = {"train": _train, "plot": _plot, "evaluate": _evaluate, "sweep": _sweep, "report": _report}
 
 
 def main(argv=None):

@@ -13,7 +13,13 @@ def _dsprites(**kwargs):
 
 # name -> constructor(**kwargs). A name that is not registered but is an existing file or folder is
 # loaded as the user's data (see load_dataset).
-DATASETS = {"dsprites": _dsprites}
+DATASETS = {
+    "dsprites": _dsprites,
+    # imported lazily, like dSprites
+    "noisy-dsprites": lambda **kw: __import__(f"{__name__}.variants", fromlist=["_"]).NoisyDSprites(**kw),
+    "color-dsprites": lambda **kw: __import__(f"{__name__}.variants", fromlist=["_"]).ColorDSprites(**kw),
+    "digits": lambda **kw: __import__(f"{__name__}.digits", fromlist=["_"]).Digits(**kw),
+}
 
 
 def load_dataset(name, **kwargs):

@@ -1,5 +1,6 @@
 """The inference side: encoders and amortised guides q(z | x)."""
 from .encoders import ConvEncoder, MLPEncoder
-from .gaussian import DiagonalGaussianGuide
+from .flows import IAFGuide
+from .gaussian import DiagonalGaussianGuide, LowRankGaussianGuide
 
-__all__ = ["ConvEncoder", "MLPEncoder", "DiagonalGaussianGuide"]
+__all__ = ["ConvEncoder", "MLPEncoder", "DiagonalGaussianGuide", "LowRankGaussianGuide", "IAFGuide"]

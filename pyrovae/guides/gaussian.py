@@ -1,7 +1,17 @@
-"""Amortised Gaussian guides q(z | x)."""
+"""Amortised Gaussian guides q(z | x).
+
+Every guide has the same interface: ``forward(x)`` (the Pyro guide: site ``"z"`` in plate ``"data"``),
+``distribution(x)`` (q(z | x), batch ``[B]``, event ``[D]``), ``encode(x) -> (loc, scale)`` (the mean and
+marginal standard deviations that reports read), ``representation(x)`` (the code the metrics read) and
+``mixture_component(x)`` (a q(z | x) whose ``log_prob`` is cheap at any z, for the VampPrior).
+"""
 import pyro
 import pyro.distributions as dist
+import torch
 from torch import nn
+from torch.nn import functional as F
+
+from ..errors import PyroVAEError
 
 
 class DiagonalGaussianGuide(nn.Module):
@@ -24,6 +34,8 @@ class DiagonalGaussianGuide(nn.Module):
         loc, scale = self.encode(x)
         return dist.Normal(loc, scale).to_event(1)
 
+    mixture_component = distribution
+
     def forward(self, x):
         pyro.module(self._pyro_name, self)
         with pyro.plate("data", x.shape[0], dim=-1):
@@ -32,3 +44,58 @@ class DiagonalGaussianGuide(nn.Module):
     def representation(self, x):
         """The code the metrics read: the posterior mean."""
         return self.encode(x)[0]
+
+
+class LowRankGaussianGuide(nn.Module):
+    """Pyro guide ``guide(x)``: a full-covariance Gaussian with low-rank-plus-diagonal covariance,
+
+        q(z | x) = N(mu(x), W(x) W(x)^T + diag(d(x))),   W: D x r,  d > 0,
+
+    (``LowRankMultivariateNormal``), all from one linear head on the encoder's features; d = softplus(.)
+    + 1e-5. ``rank`` r (default 2, at most D) sets how many correlated directions the posterior can
+    have. No analytic KL against pyrovae's priors is registered: the KL is Monte Carlo.
+    ``encode`` gives (mu, the marginal standard deviations sqrt(diag(W W^T + d))); the metrics' code is mu.
+    """
+
+    def __init__(self, encoder, latent_dim, rank=2):
+        super().__init__()
+        if isinstance(rank, float) and rank.is_integer():
+            rank = int(rank)
+        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+            raise PyroVAEError(f"guide option rank must be a positive integer, got {rank!r}")
+        self.encoder = encoder
+        self.latent_dim, self.rank = latent_dim, min(rank, latent_dim)
+        self.head = nn.Linear(encoder.out_features, latent_dim * (2 + self.rank))
+        with torch.no_grad():  # start near a diagonal Gaussian with unit variances
+            self.head.weight[latent_dim:latent_dim * (1 + self.rank)].mul_(0.1)
+            self.head.bias[latent_dim:latent_dim * (1 + self.rank)].zero_()
+            self.head.bias[latent_dim * (1 + self.rank):].fill_(0.5413)  # softplus(0.5413) ~ 1
+        self._pyro_name = f"guide_{id(self):x}"
+
+    def params(self, x):
+        """(loc [B, D], cov_factor [B, D, r], cov_diag [B, D])."""
+        out = self.head(self.encoder(x))
+        d, r = self.latent_dim, self.rank
+        loc = out[..., :d]
+        factor = out[..., d:d * (1 + r)].reshape(*out.shape[:-1], d, r)
+        diag = F.softplus(out[..., d * (1 + r):]) + 1e-5
+        return loc, factor, diag
+
+    def encode(self, x):
+        """(loc, marginal standard deviations) of q(z | x)."""
+        loc, factor, diag = self.params(x)
+        return loc, (factor.pow(2).sum(-1) + diag).sqrt()
+
+    def distribution(self, x):
+        return dist.LowRankMultivariateNormal(*self.params(x))
+
+    mixture_component = distribution
+
+    def forward(self, x):
+        pyro.module(self._pyro_name, self)
+        with pyro.plate("data", x.shape[0], dim=-1):
+            return pyro.sample("z", self.distribution(x))
+
+    def representation(self, x):
+        """The code the metrics read: the posterior mean."""
+        return self.params(x)[0]

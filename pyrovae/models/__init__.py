@@ -1,9 +1,13 @@
 """The generative side: priors p(z), decoders, likelihoods p(x | z) and the Pyro model."""
 from .decoders import ConvDecoder, MLPDecoder
-from .factory import GUIDES, LIKELIHOODS, PRIORS, build_vae
-from .likelihoods import BernoulliLikelihood
-from .priors import StandardNormalPrior
+from .factory import GUIDES, LIKELIHOODS, PRIORS, build_vae, parse_spec
+from .likelihoods import (BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood,
+                          LaplaceLikelihood)
+from .priors import (FlowPrior, LaplacePrior, MixtureOfGaussiansPrior, StandardNormalPrior, StudentTPrior,
+                     VampPrior)
 from .vae import VAEModel
 
-__all__ = ["ConvDecoder", "MLPDecoder", "BernoulliLikelihood", "StandardNormalPrior", "VAEModel",
-           "build_vae", "PRIORS", "LIKELIHOODS", "GUIDES"]
+__all__ = ["ConvDecoder", "MLPDecoder", "BernoulliLikelihood", "ContinuousBernoulliLikelihood",
+           "GaussianLikelihood", "LaplaceLikelihood", "StandardNormalPrior", "LaplacePrior", "StudentTPrior",
+           "MixtureOfGaussiansPrior", "VampPrior", "FlowPrior", "VAEModel", "build_vae", "parse_spec",
+           "PRIORS", "LIKELIHOODS", "GUIDES"]

@@ -10,6 +10,17 @@ term is logged. The loss is **per data point** (a batch mean), in nats:
 ``scale_site`` is whatever ``poutine.scale`` put on the latent site in model and guide (β for the β-VAE).
 Subclasses change the loss in :meth:`Objective.loss_from_terms` (reading the traces for anything more:
 the guide's ``fn`` and ``value`` at site ``"z"``) and may add terms there.
+
+Every objective also takes the generic hyperparameter ``kl_warmup_steps`` (regulariser warm-up, see
+:meth:`Objective.warmup_weight`): with ``w = min(1, step / kl_warmup_steps)`` the loss becomes
+
+    loss_w = recon + w * (loss - recon),
+
+i.e. every term but the reconstruction (the KL, and a TC, MMD, DIP or capacity penalty) is multiplied
+by ``w`` — the KL annealing of Bowman et al. (2016) for the ELBO, and the same ramp for every other
+objective. Any schedule ``step -> w`` (e.g. :func:`pyrovae.objectives.schedules.cyclical`) can be given
+as ``warmup=`` instead. Objectives whose loss does not separate into recon + rest (IWAE) set
+``warmup_target = "latents"`` and apply ``w`` as a ``poutine.scale`` of the latent sites instead.
 """
 import torch
 from pyro.infer import TraceMeanField_ELBO
@@ -66,6 +77,20 @@ def site_kl(guide_site, model_site):
         return guide_site["unscaled_log_prob"] - model_site["unscaled_log_prob"], None
 
 
+GENERIC_HYPERPARAMETERS = {
+    "kl_warmup_steps": (0, "steps over which every term but the reconstruction is ramped linearly from "
+                           "0 to its full weight (KL warm-up; 0: off)"),
+}
+
+
+def _trace_particles(guide_trace, terms):
+    """How many particles one trace holds (``num_particles`` when vectorised, else 1)."""
+    for site in guide_trace.nodes.values():
+        if site["type"] == "sample" and not site["is_observed"]:
+            return max(1, site["fn"].batch_shape.numel() // terms["batch_size"])
+    return 1
+
+
 class Objective(TraceMeanField_ELBO):
     """Base class: the negative ELBO per data point, with its terms recorded in :attr:`terms`.
 
@@ -81,15 +106,46 @@ class Objective(TraceMeanField_ELBO):
     """
 
     name = None
-    #: hyperparameter name -> (default, help); the CLI exposes each as ``--name``.
+    #: hyperparameter name -> (default, help); the CLI exposes each as ``--name``. Every subclass gets
+    #: the generic ones (:data:`GENERIC_HYPERPARAMETERS`) merged in automatically.
     hyperparameters = {}
+    #: where the warm-up weight goes: "regulariser" (loss = recon + w·rest) or "latents" (the subclass
+    #: applies it itself, e.g. as a ``poutine.scale`` of the latent sites).
+    warmup_target = "regulariser"
 
-    def __init__(self, num_particles=1, **kwargs):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.hyperparameters = {**cls.hyperparameters, **GENERIC_HYPERPARAMETERS}
+
+    def __init__(self, num_particles=1, kl_warmup_steps=0, warmup=None, **kwargs):
         kwargs.setdefault("max_plate_nesting", 1)
+        try:
+            steps = int(kl_warmup_steps)
+        except (TypeError, ValueError):
+            raise PyroVAEError(f"kl_warmup_steps must be an integer >= 0, got {kl_warmup_steps!r}") from None
+        if steps < 0 or steps != float(kl_warmup_steps):
+            raise PyroVAEError(f"kl_warmup_steps must be an integer >= 0, got {kl_warmup_steps!r}")
+        if warmup is not None and not callable(warmup):
+            raise PyroVAEError("warmup must be a schedule step -> weight (see pyrovae.objectives.schedules)")
         super().__init__(num_particles=num_particles, **kwargs)
+        self.kl_warmup_steps = steps
+        self.warmup = warmup
         self.step = 0
         self.dataset_size = None
         self.terms = {}
+
+    def warmup_weight(self):
+        """The regulariser weight ``w`` at :attr:`step`: ``warmup(step)`` when a schedule was given, else
+        ``min(1, step / kl_warmup_steps)``; None when no warm-up is configured (``kl_warmup_steps`` 0)."""
+        if self.warmup is not None:
+            w = float(self.warmup(self.step))
+        elif self.kl_warmup_steps > 0:
+            w = min(1.0, self.step / self.kl_warmup_steps)
+        else:
+            return None
+        if not w >= 0:
+            raise PyroVAEError(f"the warm-up schedule gave {w} at step {self.step}: a weight must be >= 0")
+        return w
 
     # ---- hooks -------------------------------------------------------------------------------
     def wrap(self, model, guide):
@@ -127,6 +183,12 @@ class Objective(TraceMeanField_ELBO):
     def _differentiable_loss_particle(self, model_trace, guide_trace):
         terms = self.elbo_terms(model_trace, guide_trace)
         loss = self.loss_from_terms(terms, model_trace, guide_trace)
+        w = self.warmup_weight()
+        if w is not None:
+            if self.warmup_target == "regulariser" and w != 1.0:
+                loss = terms["recon"] + w * (loss - terms["recon"])
+            # logged as a sum over the particles of this trace, like every other term
+            terms["warmup"] = loss.new_tensor(w * _trace_particles(guide_trace, terms))
         terms["loss"] = loss
         # Average the recorded terms over particles; detached so logging holds no graph.
         for key, value in terms.items():

@@ -127,7 +127,7 @@ def fit(config, dataset=None, resume=False, progress=True):
     steps = config.steps or saved_steps or LITERATURE_STEPS
     # With no step budget on a CPU, time the first steps and fix a budget of a few minutes.
     calibrate = config.steps is None and saved_steps is None and device.type == "cpu"
-    if  ckpt_path.exists():
+    if not resume and ckpt_path.exists():
         raise PyroVAEError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --out")
 
     seed_everything(config.seed)

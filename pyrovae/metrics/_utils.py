@@ -1,0 +1,202 @@
+"""Shared pieces of the disentanglement metrics: input validation, the histogram discretizer and the
+discrete mutual-information matrix, as defined by disentanglement_lib (Locatello et al. 2019,
+"Challenging Common Assumptions in the Unsupervised Learning of Disentangled Representations", ICML).
+
+Conventions: ``codes`` are float arrays [N, D] (one row per point: the encoder means), ``factors`` are
+integer class indices [N, K]. (disentanglement_lib stores both transposed; the numbers are the same.)
+Every check raises :class:`pyrovae.errors.PyroVAEError` with a one-line message.
+"""
+import numpy as np
+import sklearn.metrics
+
+from ..errors import PyroVAEError
+
+
+# --------------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------------
+def check_codes(codes, name="codes"):
+    """``codes`` as a finite 2-D float array [N, D].
+
+    float32 and float64 are kept as they are (the discretizer's bin edges are computed in the input
+    dtype, as in the reference); integer and boolean codes become float64.
+    """
+    codes = np.asarray(codes)
+    if codes.ndim != 2:
+        hint = f"; use {name}[:, None] for a single code dimension" if codes.ndim == 1 else ""
+        raise PyroVAEError(f"{name} must be a 2-D array [N, D], got shape {codes.shape}{hint}")
+    if codes.dtype == np.bool_ or np.issubdtype(codes.dtype, np.integer):
+        codes = codes.astype(np.float64)
+    elif not np.issubdtype(codes.dtype, np.floating):
+        raise PyroVAEError(f"{name} must be real numbers, got dtype {codes.dtype}")
+    if codes.shape[0] < 2 or codes.shape[1] < 1:
+        raise PyroVAEError(f"{name} needs at least 2 points and 1 dimension, got shape {codes.shape}")
+    bad = ~np.isfinite(codes)
+    if bad.any():
+        raise PyroVAEError(f"{name} contain {int(bad.sum())} NaN or infinite values (first at row "
+                           f"{int(np.argwhere(bad)[0, 0])}): the encoder produced non-finite codes")
+    return codes
+
+
+def check_factors(factors, name="factors"):
+    """``factors`` as a 2-D int64 array [N, K] of class indices (integral floats are accepted)."""
+    factors = np.asarray(factors)
+    if factors.ndim != 2:
+        hint = f"; use {name}[:, None] for a single factor" if factors.ndim == 1 else ""
+        raise PyroVAEError(f"{name} must be a 2-D array [N, K] of class indices, got shape {factors.shape}{hint}")
+    if factors.dtype == np.bool_ or np.issubdtype(factors.dtype, np.integer):
+        factors = factors.astype(np.int64)
+    elif np.issubdtype(factors.dtype, np.floating):
+        if not np.isfinite(factors).all():
+            raise PyroVAEError(f"{name} contain NaN or infinite values: factors must be class indices")
+        if not (factors == np.round(factors)).all():
+            example = factors[factors != np.round(factors)][0]
+            raise PyroVAEError(f"{name} must be integer class indices, got non-integral values (e.g. {example}); "
+                               "discretize continuous factors first")
+        factors = factors.astype(np.int64)
+    else:
+        raise PyroVAEError(f"{name} must be integer class indices, got dtype {factors.dtype}")
+    if factors.shape[0] < 2 or factors.shape[1] < 1:
+        raise PyroVAEError(f"{name} needs at least 2 points and 1 factor, got shape {factors.shape}")
+    return factors
+
+
+def check_pair(codes, factors, codes_name="codes", factors_name="factors"):
+    """Validate codes and factors describing the same points; returns both."""
+    codes, factors = check_codes(codes, codes_name), check_factors(factors, factors_name)
+    if codes.shape[0] != factors.shape[0]:
+        raise PyroVAEError(f"{codes_name} has {codes.shape[0]} rows but {factors_name} has {factors.shape[0]}: "
+                           "they must describe the same points")
+    return codes, factors
+
+
+def check_train_test(codes_train, factors_train, codes_test, factors_test):
+    """Validate a train and a test split with the same code dimensions and factors."""
+    codes_train, factors_train = check_pair(codes_train, factors_train, "codes_train", "factors_train")
+    codes_test, factors_test = check_pair(codes_test, factors_test, "codes_test", "factors_test")
+    if codes_train.shape[1] != codes_test.shape[1]:
+        raise PyroVAEError(f"codes_train has {codes_train.shape[1]} dimensions but codes_test has "
+                           f"{codes_test.shape[1]}")
+    if factors_train.shape[1] != factors_test.shape[1]:
+        raise PyroVAEError(f"factors_train has {factors_train.shape[1]} factors but factors_test has "
+                           f"{factors_test.shape[1]}")
+    return codes_train, factors_train, codes_test, factors_test
+
+
+def constant_factors(factors):
+    """Indices of the factors that take a single value."""
+    return [j for j in range(factors.shape[1]) if np.all(factors[:, j] == factors[0, j])]
+
+
+def check_varying_factors(factors, metric, name="factors_train"):
+    """Raise unless every factor takes at least two values (a classifier needs two classes)."""
+    constant = constant_factors(factors)
+    if constant:
+        raise PyroVAEError(f"{metric}: {name} column(s) {constant} take a single value, so there is nothing "
+                           "to predict; drop constant factors first")
+
+
+def check_num_bins(num_bins, num_points):
+    """``num_bins`` must be an integer in [2, num_points]."""
+    if isinstance(num_bins, (bool, np.bool_)) or not isinstance(num_bins, (int, np.integer)):
+        raise PyroVAEError(f"num_bins must be an integer, got {num_bins!r}")
+    if num_bins < 2:
+        raise PyroVAEError(f"num_bins must be at least 2, got {num_bins}")
+    if num_bins > num_points:
+        raise PyroVAEError(f"num_bins={num_bins} is more than the {num_points} points: the histogram would be "
+                           "mostly empty bins; use fewer bins or more points")
+    return int(num_bins)
+
+
+# --------------------------------------------------------------------------------------------------
+# discretizer and discrete mutual information
+# --------------------------------------------------------------------------------------------------
+def histogram_discretize(codes, num_bins=20):
+    """Equal-width histogram bins per code dimension, as disentanglement_lib's ``histogram_discretizer``.
+
+    For dimension d: ``edges = np.histogram(codes[:, d], num_bins)[1]`` (``num_bins`` equal-width bins
+    between the minimum and the maximum, edges in the input dtype) and
+    ``np.digitize(codes[:, d], edges[:-1])``: integers 1..num_bins, the minimum in bin 1 and the maximum
+    in bin ``num_bins``. A constant dimension falls in one bin (edges ``x ± 0.5``).
+    Returns int64 [N, D].
+    """
+    codes = np.asarray(codes)
+    out = np.zeros(codes.shape, dtype=np.int64)
+    for d in range(codes.shape[1]):
+        edges = np.histogram(codes[:, d], num_bins)[1]
+        out[:, d] = np.digitize(codes[:, d], edges[:-1])
+    return out
+
+
+def discrete_mutual_info(discrete_codes, factors):
+    """MI matrix m[i, j] = I(code_i; factor_j) in nats, [D, K], via ``sklearn.metrics.mutual_info_score``
+    (plug-in estimate from the contingency table)."""
+    D, K = discrete_codes.shape[1], factors.shape[1]
+    m = np.zeros((D, K))
+    for i in range(D):
+        for j in range(K):
+            m[i, j] = sklearn.metrics.mutual_info_score(factors[:, j], discrete_codes[:, i])
+    return m
+
+
+def discrete_entropy(factors):
+    """H(v_j) = I(v_j; v_j) in nats for each factor column, [K]."""
+    return np.array([sklearn.metrics.mutual_info_score(factors[:, j], factors[:, j])
+                     for j in range(factors.shape[1])])
+
+
+# --------------------------------------------------------------------------------------------------
+# ground-truth sampling protocol (β-VAE and FactorVAE scores)
+# --------------------------------------------------------------------------------------------------
+def check_ground_truth(dataset, metric):
+    """``dataset`` must follow the ground-truth protocol; returns its number of factors."""
+    missing = [name for name in ("factor_sizes", "sample_factors", "sample_observations_from_factors")
+               if not hasattr(dataset, name)]
+    if missing:
+        raise PyroVAEError(f"{metric} needs a ground-truth dataset with factor_sizes, sample_factors and "
+                           f"sample_observations_from_factors; {type(dataset).__name__} lacks {', '.join(missing)}")
+    sizes = list(dataset.factor_sizes)
+    if not sizes or any(int(s) < 1 for s in sizes):
+        raise PyroVAEError(f"{metric}: factor_sizes must be a non-empty list of positive sizes, got {sizes}")
+    return len(sizes)
+
+
+def check_random_state(random_state, metric):
+    """An int seed or a ``np.random.RandomState`` (used as is: its draws continue)."""
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, (bool, np.bool_)):
+        return np.random.RandomState(int(random_state))
+    raise PyroVAEError(f"{metric}: random_state must be an int or a numpy RandomState, got {random_state!r}")
+
+
+def check_count(value, name, minimum=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise PyroVAEError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def represent(representation_fn, observations, expected_rows):
+    """``representation_fn(observations)`` validated as finite float64 [n, D]."""
+    codes = np.asarray(representation_fn(observations))
+    if codes.ndim != 2 or codes.shape[0] != expected_rows:
+        raise PyroVAEError(f"representation_fn must return an array [n, D] with one row per observation; got shape "
+                           f"{codes.shape} for {expected_rows} observations")
+    codes = codes.astype(np.float64)
+    if not np.isfinite(codes).all():
+        raise PyroVAEError("representation_fn returned NaN or infinite codes")
+    return codes
+
+
+def represent_many(representation_fn, batches):
+    """Represent a list of observation batches with one call on their concatenation; returns the list
+    of code arrays [len(batch), D]. The representation is deterministic and draws nothing from the
+    random state, so this equals calling it batch by batch (it is only faster)."""
+    lengths = [len(b) for b in batches]
+    codes = represent(representation_fn, np.concatenate(batches), sum(lengths))
+    return np.split(codes, np.cumsum(lengths)[:-1])
+
+
+def points_per_call(batch_size, observations_per_point, target=4096):
+    """How many sampled points to represent per ``representation_fn`` call (~``target`` observations)."""
+    return max(1, target // (batch_size * observations_per_point))

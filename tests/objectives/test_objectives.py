@@ -1,0 +1,219 @@
+"""Every registered objective: trains on 64×64 binary images, logs its terms, checkpoints, rejects bad
+hyperparameters; β-VAE, capacity and the warm-up change the loss exactly where they should."""
+import io
+import math
+
+import pyro
+import pytest
+import torch
+
+from pyrovae.errors import PyroVAEError
+from pyrovae.models import build_vae
+from pyrovae.objectives import OBJECTIVES, make_objective, schedules
+from pyrovae.objectives.base import GENERIC_HYPERPARAMETERS
+
+EXPECTED_TERMS = {
+    "vae": [], "beta-vae": ["beta"], "capacity-vae": ["capacity"], "beta-tcvae": ["mi", "tc", "dwkl"],
+    "factor-vae": ["tc", "discriminator_loss", "discriminator_accuracy"], "dip-vae": ["dip_offdiag", "dip_diag"],
+    "info-vae": ["mmd"], "mmd": ["mmd"], "wae": ["mmd"], "iwae": ["iwae", "elbo"],
+}
+SMALL = {"factor-vae": {"discriminator_units": 64, "discriminator_layers": 2}}
+
+
+def test_the_family_is_registered():
+    assert set(EXPECTED_TERMS) <= set(OBJECTIVES)
+    assert OBJECTIVES["mmd"] is OBJECTIVES["info-vae"] and OBJECTIVES["info-vae"].name == "info-vae"
+    ours = [cls for cls in OBJECTIVES.values() if cls.__module__.startswith("pyrovae.")]  # not test plugins
+    for cls in ours:
+        assert set(GENERIC_HYPERPARAMETERS) <= set(cls.hyperparameters)
+        assert cls.__doc__ and "20" in cls.__doc__  # the math and a dated citation
+        make_objective(cls.name)  # the declared defaults construct
+
+
+@pytest.fixture(scope="module")
+def images():
+    g = torch.Generator().manual_seed(0)
+    return (torch.rand(8, 1, 64, 64, generator=g) < 0.2).float()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_TERMS))
+def test_each_objective_trains_the_conv_vae_without_nan_and_logs_its_terms(name, images):
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    model, guide = build_vae((1, 64, 64), latent_dim=10, arch="conv")
+    objective = make_objective(name, **SMALL.get(name, {}))
+    objective.dataset_size = 1000
+    optimizer = torch.optim.Adam([*model.parameters(), *guide.parameters()], lr=1e-3)
+    losses = []
+    for step in range(2):
+        objective.step = step
+        optimizer.zero_grad()
+        with pyro.validation_enabled(step == 0):
+            loss = objective.differentiable_loss(model, guide, images)
+        loss.backward()
+        optimizer.step()
+        objective.after_step()
+        losses.append(float(loss.detach()))
+    assert all(math.isfinite(v) for v in losses)
+    terms = objective.terms
+    for key in ["loss", "recon", "kl", *EXPECTED_TERMS[name]]:
+        assert key in terms, key
+        assert terms[key].dim() == 0 and not terms[key].requires_grad and torch.isfinite(terms[key])
+    assert float(terms["loss"]) == pytest.approx(losses[-1], rel=1e-5)
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in guide.parameters())
+    # objective state is checkpointable with weights_only=True
+    buffer = io.BytesIO()
+    torch.save(objective.state_dict(), buffer)
+    buffer.seek(0)
+    make_objective(name, **SMALL.get(name, {})).load_state_dict(torch.load(buffer, weights_only=True))
+
+
+def _fixed(objective, model, guide, x, seed=0):
+    pyro.set_rng_seed(seed)
+    loss = float(objective.differentiable_loss(model, guide, x).detach())
+    return loss, {k: v.clone() for k, v in objective.terms.items() if torch.is_tensor(v)}
+
+
+@pytest.fixture(scope="module")
+def small_vae():
+    pyro.clear_param_store()
+    torch.manual_seed(0)
+    model, guide = build_vae((1, 20), latent_dim=4, arch="mlp")
+    x = (torch.rand(32, 1, 20, generator=torch.Generator().manual_seed(1)) < 0.4).float()
+    return model, guide, x
+
+
+def test_beta_changes_the_loss_exactly_in_the_kl_term(small_vae):
+    model, guide, x = small_vae
+    results = {beta: _fixed(make_objective("beta-vae", beta=beta), model, guide, x) for beta in (0.0, 1.0, 4.0)}
+    recon = results[1.0][1]["recon"]
+    kl = results[1.0][1]["kl"]
+    assert float(kl) > 0
+    for beta, (loss, terms) in results.items():
+        assert torch.equal(terms["recon"], recon)  # same sample z, untouched likelihood
+        assert torch.allclose(terms["kl"], kl)
+        assert loss == pytest.approx(float(recon + beta * kl), rel=1e-6)
+    vae_loss, _ = _fixed(make_objective("vae"), model, guide, x)
+    assert vae_loss == pytest.approx(results[1.0][0], rel=1e-6)
+    # β may be a schedule: linear 0 -> 4 over 10 steps is 2 at step 5
+    annealed = make_objective("beta-vae", beta=schedules.linear(0.0, 4.0, 10))
+    annealed.step = 5
+    assert _fixed(annealed, model, guide, x)[0] == pytest.approx(float(recon + 2.0 * kl), rel=1e-6)
+
+
+def test_capacity_vae_is_recon_plus_gamma_times_the_kl_distance_to_the_annealed_capacity(small_vae):
+    model, guide, x = small_vae
+    objective = make_objective("capacity-vae", gamma=100.0, capacity_max=20.0, capacity_steps=1000)
+    for step, c in ((0, 0.0), (250, 5.0), (5000, 20.0)):
+        objective.step = step
+        loss, terms = _fixed(objective, model, guide, x)
+        assert float(terms["capacity"]) == pytest.approx(c)
+        assert loss == pytest.approx(float(terms["recon"] + 100.0 * (terms["kl"] - c).abs()), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["vae", "dip-vae", "factor-vae", "beta-tcvae", "info-vae"])
+def test_kl_warmup_ramps_every_term_but_the_reconstruction(name, small_vae):
+    model, guide, x = small_vae
+    options = {**SMALL.get(name, {}), "kl_warmup_steps": 10}
+    warm, full = make_objective(name, **options), make_objective(name, **SMALL.get(name, {}))
+    for o in (warm, full):
+        o.dataset_size = 1000
+    full_loss, full_terms = _fixed(full, model, guide, x)
+    if name == "factor-vae":  # same discriminator in both, so the TC terms agree
+        warm.discriminator = full.discriminator
+    for step, w in ((0, 0.0), (5, 0.5), (10, 1.0), (50, 1.0)):
+        warm.step = step
+        loss, terms = _fixed(warm, model, guide, x)
+        recon = float(full_terms["recon"])
+        assert float(terms["warmup"]) == pytest.approx(w)
+        assert loss == pytest.approx(recon + w * (full_loss - recon), rel=1e-5, abs=1e-4)
+
+
+def test_warmup_of_iwae_scales_the_latent_log_densities(small_vae):
+    model, guide, x = small_vae
+    warm = make_objective("iwae", num_samples=3, kl_warmup_steps=4)
+    warm.step = 0  # w = 0: the weights are log p(x|z) alone, so the loss is −log mean_k p(x|z_k)
+    loss, terms = _fixed(warm, model, guide, x)
+    assert loss < float(terms["recon"]) + 1e-4  # log-mean-exp ≥ mean
+    warm.step = 4
+    full = make_objective("iwae", num_samples=3)
+    assert _fixed(warm, model, guide, x)[0] == pytest.approx(_fixed(full, model, guide, x)[0], rel=1e-6)
+    with pytest.raises(PyroVAEError, match="warm-up"):
+        make_objective("vae").__class__(warmup=lambda step: -1.0).warmup_weight()
+
+
+def test_schedules():
+    lin = schedules.linear(1.0, 3.0, steps=4, delay=2)
+    assert [lin(t) for t in (0, 2, 3, 4, 6, 100)] == [1.0, 1.0, 1.5, 2.0, 3.0, 3.0]
+    cyc = schedules.cyclical(period=10, ratio=0.5, cycles=2)
+    assert [cyc(t) for t in (0, 1, 5, 9, 10, 12, 19, 20, 35)] == [0.0, 0.2, 1.0, 1.0, 0.0, 0.4, 1.0, 1.0, 1.0]
+    assert schedules.constant(2.5)(10 ** 6) == 2.5
+    assert "linear" in repr(lin) and "cyclical" in repr(cyc)
+    for bad in (lambda: schedules.linear(0, 1, -1), lambda: schedules.cyclical(0),
+                lambda: schedules.cyclical(10, ratio=1.5)):
+        with pytest.raises(PyroVAEError):
+            bad()
+    objective = make_objective("vae")
+    objective.warmup = schedules.cyclical(period=4)
+    objective.step = 1
+    assert objective.warmup_weight() == 0.5
+
+
+@pytest.mark.parametrize("name", ["beta-tcvae", "capacity-vae", "info-vae", "dip-vae"])
+def test_batch_level_terms_with_vectorised_particles_are_per_particle_averages(name, small_vae):
+    model, guide, x = small_vae
+    objective = make_objective(name, num_particles=3, vectorize_particles=True)
+    objective.dataset_size = 1000
+    loss, terms = _fixed(objective, model, guide, x)
+    single = make_objective(name)
+    single.dataset_size = 1000
+    _, one = _fixed(single, model, guide, x)
+    for key in ("kl", "dip_diag", "capacity"):  # deterministic given x: identical to one particle
+        if key in terms:
+            assert float(terms[key]) == pytest.approx(float(one[key]), rel=1e-5)
+    for key in ("tc", "mmd"):  # noisy: same order of magnitude as one particle's
+        if key in terms:
+            assert abs(float(terms[key]) - float(one[key])) < 0.5 + abs(float(one[key]))
+    assert math.isfinite(loss)
+
+
+BAD = [
+    ("beta-vae", {"beta": -1.0}, "beta"),
+    ("beta-tcvae", {"beta": -0.5}, "beta"),
+    ("beta-tcvae", {"alpha": -1.0}, "alpha"),
+    ("beta-tcvae", {"gamma": float("nan")}, "gamma"),
+    ("beta-tcvae", {"estimator": "exact"}, "estimator"),
+    ("capacity-vae", {"gamma": -1.0}, "gamma"),
+    ("capacity-vae", {"capacity_max": -5.0}, "capacity_max"),
+    ("capacity-vae", {"capacity_steps": 1.5}, "capacity_steps"),
+    ("factor-vae", {"gamma": -10.0}, "gamma"),
+    ("factor-vae", {"discriminator_lr": 0.0}, "discriminator_lr"),
+    ("factor-vae", {"discriminator_layers": 0}, "discriminator_layers"),
+    ("dip-vae", {"dip_type": "iii"}, "dip_type"),
+    ("dip-vae", {"lambda_od": -1.0}, "lambda_od"),
+    ("dip-vae", {"lambda_d": "-2"}, "lambda_d"),
+    ("dip-vae", {"lambda_3": -1.0}, "lambda_3"),
+    ("info-vae", {"kernel": "laplace"}, "kernel"),
+    ("info-vae", {"lambda_mmd": -1.0}, "lambda_mmd"),
+    ("info-vae", {"alpha": 2.0}, "alpha"),
+    ("info-vae", {"alpha": -5.0, "lambda_mmd": 1.0}, "MMD weight"),
+    ("wae", {"lambda_mmd": -1.0}, "lambda_mmd"),
+    ("wae", {"kernel": "gauss"}, "kernel"),
+    ("wae", {"deterministic_encoder": "maybe"}, "deterministic_encoder"),
+    ("iwae", {"num_samples": 0}, "num_samples"),
+    ("vae", {"kl_warmup_steps": -3}, "kl_warmup_steps"),
+    ("dip-vae", {"nope": 1}, "takes no option"),
+]
+
+
+@pytest.mark.parametrize("name,options,match", BAD)
+def test_bad_hyperparameters_raise_a_one_line_error(name, options, match):
+    with pytest.raises(PyroVAEError, match=match) as info:
+        make_objective(name, **options)
+    assert "\n" not in str(info.value)
+
+
+def test_cli_strings_are_parsed():
+    dip = make_objective("dip-vae", dip_type="II", lambda_od="2", lambda_d="auto")
+    assert dip.dip_type == "ii" and dip.lambda_d == 2.0
+    assert make_objective("wae", deterministic_encoder="false").deterministic_encoder is False

@@ -12,6 +12,8 @@ def _objective_options():
 
     options = {}
     for name, cls in sorted(OBJECTIVES.items()):
+        if cls.name != name:  # an alias (mmd for info-vae): its defaults are the same
+            continue
         for key, (default, help_text) in cls.hyperparameters.items():
             entry = options.setdefault(key, {"defaults": {}, "help": help_text})
             entry["defaults"][name] = default
@@ -27,6 +29,15 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _component_help(table):
+    """``one of: normal, student-t (df), ...`` with each component's options, from their signatures."""
+    from .models.factory import component_options
+
+    names = [f"{name} ({', '.join(component_options(table[name]))})" if component_options(table[name]) else name
+             for name in sorted(table)]
+    return f"one of: {', '.join(names)}; give options as name:key=value[,key=value] (docs/models.md)"
+
+
 def _add_train_parser(sub):
     from .data import DATASETS
     from .models import GUIDES, LIKELIHOODS, PRIORS
@@ -40,9 +51,9 @@ def _add_train_parser(sub):
                    help=f"one of: {', '.join(sorted(DATASETS))}, or the path of a .npz/.npy file or image folder")
     p.add_argument("--path", default=d.path, help="the official dSprites .npz (dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz) "
                    "instead of the procedural render")
-    p.add_argument("--prior", default=d.prior, help=f"one of: {', '.join(sorted(PRIORS))}")
-    p.add_argument("--guide", default=d.guide, help=f"one of: {', '.join(sorted(GUIDES))}")
-    p.add_argument("--likelihood", default=d.likelihood, help=f"one of: {', '.join(sorted(LIKELIHOODS))}")
+    p.add_argument("--prior", default=d.prior, help=_component_help(PRIORS))
+    p.add_argument("--guide", default=d.guide, help=_component_help(GUIDES))
+    p.add_argument("--likelihood", default=d.likelihood, help=_component_help(LIKELIHOODS))
     p.add_argument("--arch", default=d.arch, help="auto (conv for 64x64 images, else mlp), conv or mlp")
     p.add_argument("--latent-dim", type=int, default=d.latent_dim)
     p.add_argument("--steps", type=int, default=d.steps,
@@ -62,7 +73,11 @@ def _add_train_parser(sub):
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     group = p.add_argument_group("objective hyperparameters (each applies to the objectives listed)")
     for key, entry in _objective_options().items():
-        defaults = ", ".join(f"{obj}: {value}" for obj, value in entry["defaults"].items())
+        values = set(map(repr, entry["defaults"].values()))
+        if len(entry["defaults"]) > 1 and len(values) == 1:  # a generic option: one default for all
+            defaults = f"{next(iter(entry['defaults'].values()))}, every objective"
+        else:
+            defaults = ", ".join(f"{obj}: {value}" for obj, value in entry["defaults"].items())
         group.add_argument("--" + key.replace("_", "-"), dest="hp_" + key, default=None,
                            type=_hyperparameter_type(entry["defaults"]),
                            help=f"{entry['help']} (default {defaults})")

@@ -11,7 +11,6 @@
 import warnings
 
 import numpy as np
-import pyro
 import pyro.poutine as poutine
 import torch
 
@@ -46,36 +45,16 @@ def kl_per_dimension(model, guide, x):
 
 
 @torch.no_grad()
-def importance_log_weights(model, guide, x, num_samples):
-    """log p(x, z_s) − log q(z_s | x) for ``num_samples`` draws per data point: tensor [S, B]."""
-    if num_samples < 1:
-        raise PyroVAEError(f"num_samples must be >= 1, got {num_samples}")
-    with pyro.plate("importance_samples", num_samples, dim=-2):
-        guide_trace = poutine.trace(guide).get_trace(x)
-        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
-    guide_trace.compute_log_prob()
-    model_trace.compute_log_prob()
-    log_w = 0.0
-    for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
-        for site in trace.nodes.values():
-            if site["type"] == "sample":
-                log_w = log_w + sign * site["unscaled_log_prob"].expand(num_samples, x.shape[0])
-    return log_w
-
-
-@torch.no_grad()
-def importance_log_likelihood(model, guide, x, num_samples=1000, chunk_size=100):
-    """Importance-sampled log p(x) per data point with PSIS diagnostics.
+def importance_log_likelihood(model, guide, x, num_samples=1000):
+    """Importance-sampled log p(x) per data point with PSIS diagnostics (the weights of
+    :func:`pyrovae.objectives.iwae.importance_log_weights`).
 
     Returns a dict of numpy arrays over data points: ``log_likelihood`` (nats) and ``pareto_k``, plus
     ``mean_log_likelihood`` and ``fraction_unreliable`` (share of points with k̂ > 0.7).
     """
-    chunks, left = [], num_samples
-    while left > 0:
-        k = min(chunk_size, left)
-        chunks.append(importance_log_weights(model, guide, x, k))
-        left -= k
-    log_w = torch.cat(chunks).double()
+    from ..objectives.iwae import importance_log_weights
+
+    log_w = importance_log_weights(model, guide, x, num_samples).double()
     log_px = (torch.logsumexp(log_w, 0) - np.log(num_samples)).cpu().numpy()
     import arviz as az
 

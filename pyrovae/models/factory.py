@@ -95,7 +95,7 @@ def parse_spec(spec, kind="component"):
     return name.strip(), options
 
 
-def _options_of(constructor):
+def component_options(constructor):
     target = getattr(constructor, "target", constructor)
     try:
         params = inspect.signature(target).parameters
@@ -112,7 +112,7 @@ def make_component(table, kind, spec, *args, **fixed):
     """Build ``table[name](*args, **fixed, **options)`` from ``spec`` = ``name[:options]``."""
     name, options = parse_spec(spec, kind)
     constructor = _lookup(table, kind, name)
-    valid = _options_of(constructor)
+    valid = component_options(constructor)
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise PyroVAEError(f"unknown option(s) {', '.join(unknown)} for {kind} {name!r}: "
@@ -132,8 +132,6 @@ def build_vae(data_shape, latent_dim=10, arch="auto", prior="normal", likelihood
         raise PyroVAEError(f"latent dim must be a positive integer, got {latent_dim!r}")
     _lookup({a: a for a in ARCHS}, "architecture", arch)
     data_shape = tuple(data_shape)
-    if len(data_shape) == 1:
-        data_shape = (1, *data_shape)  # flat vectors: one "channel"
     is_image64 = len(data_shape) == 3 and data_shape[1:] == (64, 64)
     if arch == "auto":
         arch = "conv" if is_image64 else "mlp"

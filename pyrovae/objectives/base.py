@@ -166,12 +166,16 @@ class Objective(TraceMeanField_ELBO):
 
     # ---- Pyro entry points: wrap model and guide, then let TraceMeanField_ELBO run --------------
     def loss(self, model, guide, *args, **kwargs):
+        """The loss as a float, without gradients (Pyro's ``ELBO.loss`` contract)."""
         self._begin()
-        return super().loss(*self.wrap(model, guide), *args, **kwargs)
+        with torch.no_grad():
+            return float(super().loss(*self.wrap(model, guide), *args, **kwargs))
 
     def loss_and_grads(self, model, guide, *args, **kwargs):
-        self._begin()
-        return super().loss_and_grads(*self.wrap(model, guide), *args, **kwargs)
+        # Pyro's version calls self.differentiable_loss, which wraps model and guide itself.
+        loss = self.differentiable_loss(model, guide, *args, **kwargs)
+        loss.backward()
+        return float(loss.detach())
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         self._begin()

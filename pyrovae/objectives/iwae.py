@@ -92,15 +92,10 @@ class IWAE(Objective):
 
 
 @torch.no_grad()
-def log_likelihood(model, guide, x, num_samples=1000, max_batch=4096):
-    r"""Importance-sampled estimate of log p(x) per data point, ``[B]``:
-
-    .. math:: \log p(x) \approx \log \frac1S \sum_{s=1}^S \frac{p(x, z_s)}{q(z_s|x)}, \quad z_s \sim q(z|x),
-
-    (the IWAE bound with K = S, which tends to log p(x) as S grows; Burda et al. 2016 use S = 5000).
-    The S samples are drawn in chunks of about ``max_batch / B`` vectorised particles, and only the
-    [S, B] log-weights are kept, so memory stays bounded for any S. All log-densities are unscaled.
-    """
+def importance_log_weights(model, guide, x, num_samples=1000, max_batch=4096):
+    """log w_s = log p(x, z_s) − log q(z_s | x), z_s ~ q(z|x), for ``num_samples`` draws per data point:
+    ``[S, B]``, all log-densities unscaled. The draws are made in chunks of about ``max_batch / B``
+    vectorised particles, so memory stays bounded for any S."""
     s = number("num_samples", num_samples, integer=True, minimum=1)
     b = x.shape[0]
     chunk = max(1, int(max_batch) // max(1, b))
@@ -114,5 +109,17 @@ def log_likelihood(model, guide, x, num_samples=1000, max_batch=4096):
         guide_trace.compute_log_prob()
         pieces.append(_log_weights(model_trace, guide_trace, b, scaled_latents=False))
         left -= k
-    log_w = torch.cat(pieces)
-    return torch.logsumexp(log_w, 0) - math.log(s)
+    return torch.cat(pieces)
+
+
+@torch.no_grad()
+def log_likelihood(model, guide, x, num_samples=1000, max_batch=4096):
+    r"""Importance-sampled estimate of log p(x) per data point, ``[B]``:
+
+    .. math:: \log p(x) \approx \log \frac1S \sum_{s=1}^S \frac{p(x, z_s)}{q(z_s|x)}, \quad z_s \sim q(z|x),
+
+    (the IWAE bound with K = S, which tends to log p(x) as S grows; Burda et al. 2016 use S = 5000).
+    :func:`pyrovae.metrics.importance_log_likelihood` adds the PSIS k̂ diagnostic of the same weights.
+    """
+    log_w = importance_log_weights(model, guide, x, num_samples, max_batch)
+    return torch.logsumexp(log_w, 0) - math.log(log_w.shape[0])

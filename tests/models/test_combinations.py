@@ -99,3 +99,17 @@ def test_fit_rejects_data_outside_the_likelihood_support(tmp_path):
               "device": "cpu", "plots": False, "evaluate": False, "out": str(tmp_path / "r")}
     with pytest.raises(PyroVAEError, match="binary data.*continuous-bernoulli"):
         fit(config, progress=False)
+
+
+@pytest.mark.parametrize("prior", ["normal", "vamp"])
+def test_flat_vectors_score_one_log_likelihood_per_data_point(prior):
+    """Data of shape [B, D] (no channel axis) give a log p(x | z) of shape [B], not [B, B]."""
+    pyro.clear_param_store()
+    model, q = build_vae((12,), 3, prior=SMALL.get(prior, prior))
+    x = torch.bernoulli(torch.full((5, 12), 0.5))
+    guide_trace = pyro.poutine.trace(q).get_trace(x)
+    trace = pyro.poutine.trace(pyro.poutine.replay(model, trace=guide_trace)).get_trace(x)
+    trace.compute_log_prob()
+    assert trace.nodes["x"]["log_prob"].shape == (5,)
+    assert model.sample(2).shape == (2, 12)
+    assert log_likelihood(model, q, x, num_samples=4).shape == (5,)

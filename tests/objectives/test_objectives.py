@@ -217,3 +217,32 @@ def test_cli_strings_are_parsed():
     dip = make_objective("dip-vae", dip_type="II", lambda_od="2", lambda_d="auto")
     assert dip.dip_type == "ii" and dip.lambda_d == 2.0
     assert make_objective("wae", deterministic_encoder="false").deterministic_encoder is False
+
+
+def test_objectives_work_as_the_loss_of_pyro_svi():
+    """Pyro's SVI calls ``loss_and_grads``: it must give the same loss (a float) and the same gradients
+    as ``differentiable_loss``, with the β scale applied once."""
+    from pyro.infer import SVI
+    from pyro.optim import Adam
+
+    torch.manual_seed(0)
+    pyro.clear_param_store()
+    model, guide = build_vae((10,), 2)
+    x = torch.bernoulli(torch.full((8, 10), 0.5))
+    objective = make_objective("beta-vae", beta=4.0)
+    torch.manual_seed(1)
+    expected = objective.differentiable_loss(model, guide, x)
+    expected.backward()
+    grads = [p.grad.clone() for p in guide.parameters()]
+    assert objective.terms["kl_weighted"] == pytest.approx(4 * float(objective.terms["kl"]))
+    for p in list(guide.parameters()) + list(model.parameters()):
+        p.grad = None
+    torch.manual_seed(1)
+    loss = objective.loss_and_grads(model, guide, x)
+    assert isinstance(loss, float) and loss == pytest.approx(float(expected))
+    for g, p in zip(grads, guide.parameters()):
+        torch.testing.assert_close(p.grad, g)
+    torch.manual_seed(1)
+    assert objective.loss(model, guide, x) == pytest.approx(float(expected))
+    svi = SVI(model, guide, Adam({"lr": 1e-3}), loss=objective)
+    assert isinstance(svi.step(x), float)

@@ -13,11 +13,13 @@ dip-vae          :class:`DIPVAE`             Kumar et al. 2018
 info-vae, mmd    :class:`InfoVAE`            Zhao et al. 2017
 wae              :class:`WAE`                Tolstikhin et al. 2018
 iwae             :class:`IWAE`               Burda et al. 2016
+aae              :class:`AAE`                Makhzani et al. 2015
 ===============  ==========================  ============================================
 
 Every objective also takes ``kl_warmup_steps`` (see :mod:`pyrovae.objectives.schedules`).
 """
 from . import schedules
+from .aae import AAE
 from .base import LatentScaleMessenger, Objective, scale_latents
 from .beta_tcvae import BetaTCVAE
 from .beta_vae import BetaVAE
@@ -30,6 +32,6 @@ from .mmd import InfoVAE
 from .registry import OBJECTIVES, make_objective, register
 from .wae import WAE
 
-__all__ = ["LatentScaleMessenger", "Objective", "scale_latents", "ELBO", "BetaVAE", "CapacityVAE", "BetaTCVAE",
-           "FactorVAE", "DIPVAE", "InfoVAE", "WAE", "IWAE", "log_likelihood", "schedules", "OBJECTIVES",
+__all__ = ["AAE", "LatentScaleMessenger", "Objective", "scale_latents", "ELBO", "BetaVAE", "CapacityVAE",
+           "BetaTCVAE", "FactorVAE", "DIPVAE", "InfoVAE", "WAE", "IWAE", "log_likelihood", "schedules", "OBJECTIVES",
            "make_objective", "register"]

@@ -1,4 +1,4 @@
-"""The ``pyrovae`` command line: train, plot, evaluate."""
+"""The ``pyrovae`` command line: train, plot, evaluate, sweep, report, baselines."""
 import argparse
 import sys
 
@@ -72,10 +72,14 @@ def _add_train_parser(sub):
     p.add_argument("--no-evaluate", dest="evaluate", action="store_false", help="skip the metric suite")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     group = p.add_argument_group("objective hyperparameters (each applies to the objectives listed)")
-    for key, entry in _objective_options().items():
+    options = _objective_options()
+    everyone = len({obj for entry in options.values() for obj in entry["defaults"]})
+    for key, entry in options.items():
         values = set(map(repr, entry["defaults"].values()))
-        if len(entry["defaults"]) > 1 and len(values) == 1:  # a generic option: one default for all
+        if len(entry["defaults"]) == everyone > 1 and len(values) == 1:  # a generic option: one default for all
             defaults = f"{next(iter(entry['defaults'].values()))}, every objective"
+        elif len(entry["defaults"]) > 1 and len(values) == 1:  # shared by some objectives, one default
+            defaults = f"{next(iter(entry['defaults'].values()))}: {', '.join(entry['defaults'])}"
         else:
             defaults = ", ".join(f"{obj}: {value}" for obj, value in entry["defaults"].items())
         group.add_argument("--" + key.replace("_", "-"), dest="hp_" + key, default=None,
@@ -142,9 +146,11 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     from .experiments.sweep import add_sweep_parser
     from .experiments.report import add_report_parser
+    from .experiments.baselines import add_baselines_parser
 
     add_sweep_parser(sub)
     add_report_parser(sub)
+    add_baselines_parser(sub)
     return parser
 
 
@@ -160,7 +166,14 @@ def _report(args):
     report_command(args)
 
 
-COMMANDS = {"train": _train, "plot": _plot, "evaluate": _evaluate, "sweep": _sweep, "report": _report}
+def _baselines(args):
+    from .experiments.baselines import baselines_command
+
+    baselines_command(args)
+
+
+COMMANDS = {"train": _train, "plot": _plot, "evaluate": _evaluate, "sweep": _sweep, "report": _report,
+            "baselines": _baselines}
 
 
 def main(argv=None):

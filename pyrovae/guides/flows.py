@@ -1,5 +1,4 @@
 """Normalizing-flow guides q(z | x)."""
-import pyro
 import pyro.distributions as dist
 import torch
 from pyro.distributions.transforms import AffineAutoregressive, ConditionalAffineAutoregressive
@@ -7,6 +6,7 @@ from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 
 from ..errors import PyroVAEError
+from .gaussian import AmortizedGuide
 
 
 def _count(name, value):
@@ -51,7 +51,7 @@ class IAFPosterior(dist.TransformedDistribution):
         return flow_mean(self.base_dist, self.transforms, self.mean_samples)
 
 
-class IAFGuide(nn.Module):
+class IAFGuide(AmortizedGuide):
     """Inverse autoregressive flow guide (Kingma, Salimans, Jozefowicz, Chen, Sutskever & Welling 2016),
     amortised by the encoder. With h = encoder(x):
 
@@ -84,13 +84,12 @@ class IAFGuide(nn.Module):
     representation_samples = 16
 
     def __init__(self, encoder, latent_dim, flows=2, hidden=None):
-        super().__init__()
+        super().__init__(encoder, latent_dim)
         n = _count("flows", flows)
         hidden = _count("hidden", hidden) if hidden is not None else max(64, 4 * latent_dim)
         if hidden < latent_dim:
             raise PyroVAEError(f"guide option hidden must be >= the latent dim {latent_dim}, got {hidden}")
-        self.encoder = encoder
-        self.latent_dim, self.flows = latent_dim, n
+        self.flows = n
         context = encoder.out_features
         self.head = nn.Linear(context, 2 * latent_dim)
         steps = []
@@ -99,7 +98,6 @@ class IAFGuide(nn.Module):
             arn = ConditionalAutoRegressiveNN(latent_dim, context, [hidden, hidden], permutation=perm)
             steps.append(ConditionalAffineAutoregressive(arn, stable=True))
         self.steps = nn.ModuleList(steps)
-        self._pyro_name = f"guide_{id(self):x}"
 
     def _features(self, x):
         h = self.encoder(x)
@@ -121,11 +119,6 @@ class IAFGuide(nn.Module):
         h, loc, scale = self._features(x)
         base = dist.Normal(loc, scale).to_event(1)
         return IAFPosterior(base, [step.condition(h) for step in self.steps])
-
-    def forward(self, x):
-        pyro.module(self._pyro_name, self)
-        with pyro.plate("data", x.shape[0], dim=-1):
-            return pyro.sample("z", self.distribution(x))
 
     def representation(self, x, num_samples=None):
         """The posterior mean E_q[z | x], averaged over ``num_samples`` fixed-seed flow samples."""

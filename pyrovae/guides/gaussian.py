@@ -14,16 +14,34 @@ from torch.nn import functional as F
 from ..errors import PyroVAEError
 
 
-class DiagonalGaussianGuide(nn.Module):
-    """Pyro guide ``guide(x)``: q(z | x) = N(mu(x), diag(sigma(x)^2)), with mu and log sigma^2 from a
-    linear head on the encoder's features (the parametrisation of Kingma & Welling 2014)."""
+class AmortizedGuide(nn.Module):
+    """The shared part of the guides: ``forward`` samples site ``"z"`` from ``distribution(x)`` in the
+    data plate; the metrics' code is the posterior mean, ``encode(x)[0]``."""
 
     def __init__(self, encoder, latent_dim):
         super().__init__()
         self.encoder = encoder
         self.latent_dim = latent_dim
-        self.head = nn.Linear(encoder.out_features, 2 * latent_dim)
+        # pyro.module names must be unique per instance (a second guide must not reuse these parameters)
         self._pyro_name = f"guide_{id(self):x}"
+
+    def forward(self, x):
+        pyro.module(self._pyro_name, self)
+        with pyro.plate("data", x.shape[0], dim=-1):
+            return pyro.sample("z", self.distribution(x))
+
+    def representation(self, x):
+        """The code the metrics read: the posterior mean."""
+        return self.encode(x)[0]
+
+
+class DiagonalGaussianGuide(AmortizedGuide):
+    """Pyro guide ``guide(x)``: q(z | x) = N(mu(x), diag(sigma(x)^2)), with mu and log sigma^2 from a
+    linear head on the encoder's features (the parametrisation of Kingma & Welling 2014)."""
+
+    def __init__(self, encoder, latent_dim):
+        super().__init__(encoder, latent_dim)
+        self.head = nn.Linear(encoder.out_features, 2 * latent_dim)
 
     def encode(self, x):
         """(loc, scale) of q(z | x)."""
@@ -36,17 +54,8 @@ class DiagonalGaussianGuide(nn.Module):
 
     mixture_component = distribution
 
-    def forward(self, x):
-        pyro.module(self._pyro_name, self)
-        with pyro.plate("data", x.shape[0], dim=-1):
-            return pyro.sample("z", self.distribution(x))
 
-    def representation(self, x):
-        """The code the metrics read: the posterior mean."""
-        return self.encode(x)[0]
-
-
-class LowRankGaussianGuide(nn.Module):
+class LowRankGaussianGuide(AmortizedGuide):
     """Pyro guide ``guide(x)``: a full-covariance Gaussian with low-rank-plus-diagonal covariance,
 
         q(z | x) = N(mu(x), W(x) W(x)^T + diag(d(x))),   W: D x r,  d > 0,
@@ -58,19 +67,17 @@ class LowRankGaussianGuide(nn.Module):
     """
 
     def __init__(self, encoder, latent_dim, rank=2):
-        super().__init__()
+        super().__init__(encoder, latent_dim)
         if isinstance(rank, float) and rank.is_integer():
             rank = int(rank)
         if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
             raise PyroVAEError(f"guide option rank must be a positive integer, got {rank!r}")
-        self.encoder = encoder
-        self.latent_dim, self.rank = latent_dim, min(rank, latent_dim)
+        self.rank = min(rank, latent_dim)
         self.head = nn.Linear(encoder.out_features, latent_dim * (2 + self.rank))
         with torch.no_grad():  # start near a diagonal Gaussian with unit variances
             self.head.weight[latent_dim:latent_dim * (1 + self.rank)].mul_(0.1)
             self.head.bias[latent_dim:latent_dim * (1 + self.rank)].zero_()
             self.head.bias[latent_dim * (1 + self.rank):].fill_(0.5413)  # softplus(0.5413) ~ 1
-        self._pyro_name = f"guide_{id(self):x}"
 
     def params(self, x):
         """(loc [B, D], cov_factor [B, D, r], cov_diag [B, D])."""
@@ -90,12 +97,3 @@ class LowRankGaussianGuide(nn.Module):
         return dist.LowRankMultivariateNormal(*self.params(x))
 
     mixture_component = distribution
-
-    def forward(self, x):
-        pyro.module(self._pyro_name, self)
-        with pyro.plate("data", x.shape[0], dim=-1):
-            return pyro.sample("z", self.distribution(x))
-
-    def representation(self, x):
-        """The code the metrics read: the posterior mean."""
-        return self.params(x)[0]

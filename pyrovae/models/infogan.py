@@ -26,9 +26,12 @@ G's output: ``sigmoid`` (pixel intensities in [0, 1]; the default for image-shap
 or ``linear`` (real vectors; the default for flat data).
 
 The representation the metric suite reads (:meth:`InfoGAN.representation`) is Q's posterior mean of
-the continuous codes followed by the class probabilities of each categorical code (a categorical code
-of k classes contributes k columns; its argmax is available from :meth:`InfoGAN.q_posterior`). It has
-the interface of a pyrovae guide's ``representation``, so
+the continuous codes followed by, for each categorical code, either its k class probabilities (k columns;
+``categorical_representation="probs"``, the default) or its most probable class as one column
+(``"argmax"``). Which to choose: the probabilities keep everything Q knows, but they spread one code over
+k columns, each carrying only part of its information, so a gap-based score (MIG, SAP) cannot credit a
+categorical code that captured a factor; ``"argmax"`` gives that code one column (with an arbitrary class
+order, which MIG ignores). It has the interface of a pyrovae guide's ``representation``, so
 :func:`pyrovae.experiments.evaluate.representation_function` and every metric work on an InfoGAN
 unchanged. Training: :func:`pyrovae.train.infogan.fit_infogan` (plain torch optimisers, not SVI: a GAN
 has no ELBO).
@@ -45,6 +48,7 @@ from torch.nn import functional as F
 from ..errors import PyroVAEError
 
 OUTPUTS = ("sigmoid", "linear")
+CATEGORICAL_REPRESENTATIONS = ("probs", "argmax")
 LOG_STD_RANGE = (-5.0, 2.0)  # Q's log standard deviations are clamped here (stability of the Gaussian NLL)
 
 
@@ -119,11 +123,12 @@ class InfoGAN(nn.Module):
     (without the batch dimension); see the module docstring.
 
     ``num_continuous`` codes U(−1, 1), ``categorical`` a tuple of category counts, ``noise_dim`` N(0, I)
-    noise dimensions; ``arch`` auto/conv/mlp; ``hidden`` the MLP width; ``output`` auto/sigmoid/linear.
+    noise dimensions; ``arch`` auto/conv/mlp; ``hidden`` the MLP width; ``output`` auto/sigmoid/linear;
+    ``categorical_representation`` probs/argmax (what :meth:`representation` gives for categorical codes).
     """
 
     def __init__(self, data_shape, num_continuous=5, categorical=(), noise_dim=5, arch="auto", hidden=256,
-                 output="auto"):
+                 output="auto", categorical_representation="probs"):
         super().__init__()
         self.data_shape = tuple(int(s) for s in data_shape)
         self.num_continuous = _count("num_continuous", num_continuous, 0)
@@ -142,7 +147,11 @@ class InfoGAN(nn.Module):
             output = "sigmoid" if len(self.data_shape) == 3 else "linear"
         if output not in OUTPUTS:
             raise PyroVAEError(f"unknown InfoGAN output {output!r}: choose one of {', '.join(OUTPUTS)}")
+        if categorical_representation not in CATEGORICAL_REPRESENTATIONS:
+            raise PyroVAEError(f"unknown categorical_representation {categorical_representation!r}: choose one "
+                               f"of {', '.join(CATEGORICAL_REPRESENTATIONS)}")
         self.arch, self.output = arch, output
+        self.categorical_representation = categorical_representation
         in_dim = self.noise_dim + self.num_continuous + sum(self.categorical)
         if arch == "conv":
             self.generator, self.body = _ConvGenerator(in_dim, self.data_shape), _ConvBody(self.data_shape)
@@ -157,9 +166,16 @@ class InfoGAN(nn.Module):
 
     # ---- sizes and parameter groups -------------------------------------------------------------
     @property
-    def representation_dim(self):
-        """Columns of :meth:`representation`: the continuous codes, then k per categorical code."""
+    def code_dim(self):
+        """G's code columns: the continuous codes, then k (one-hot or probabilities) per categorical code."""
         return self.num_continuous + sum(self.categorical)
+
+    @property
+    def representation_dim(self):
+        """Columns of :meth:`representation`: the continuous codes, then k (``probs``) or 1 (``argmax``) per
+        categorical code."""
+        per_code = list(self.categorical) if self.categorical_representation == "probs" else [1] * len(self.categorical)
+        return self.num_continuous + sum(per_code)
 
     def discriminator_parameters(self):
         """D's and Q's parameters (the shared body and both heads): one optimiser."""
@@ -234,22 +250,25 @@ class InfoGAN(nn.Module):
         return nll, ce
 
     def representation(self, x):
-        """The code the metrics read: Q's mean of the continuous codes, then the class probabilities of each
-        categorical code, ``[n, representation_dim]``."""
+        """The code the metrics read, ``[n, representation_dim]``: Q's mean of the continuous codes, then
+        per categorical code its class probabilities (``probs``) or its most probable class as a float
+        (``argmax``)."""
         mean, _, logits = self.q_posterior(x)
+        if self.categorical_representation == "argmax":
+            return torch.cat([mean, *(lg.argmax(-1, keepdim=True).to(mean.dtype) for lg in logits)], -1)
         return torch.cat([mean, *(lg.softmax(-1) for lg in logits)], -1)
 
     # ---- traversals ---------------------------------------------------------------------------
     @torch.no_grad()
     def decode(self, codes, noise=None):
-        """G's output for codes in the layout of :meth:`representation` (continuous values, then
-        per-categorical probabilities, given to G as they are), with the noise at 0 unless ``noise``
-        is given: what a traversal of the representation shows."""
+        """G's output for codes ``[n, code_dim]``: continuous values, then per categorical code k class
+        probabilities (one-hot or not, given to G as they are), with the noise at 0 unless ``noise`` is
+        given: what a traversal shows."""
         codes = torch.as_tensor(codes, dtype=torch.float32, device=self._device())
         if codes.dim() == 1:
             codes = codes[None]
-        if codes.shape[-1] != self.representation_dim:
-            raise PyroVAEError(f"InfoGAN codes have {self.representation_dim} columns, got {codes.shape[-1]}")
+        if codes.shape[-1] != self.code_dim:
+            raise PyroVAEError(f"InfoGAN codes have {self.code_dim} columns, got {codes.shape[-1]}")
         if noise is None:
             noise = codes.new_zeros(len(codes), self.noise_dim)
         c = self.num_continuous
@@ -284,4 +303,5 @@ class InfoGAN(nn.Module):
         """The constructor arguments (to rebuild the networks for a saved state dict)."""
         return {"data_shape": list(self.data_shape), "num_continuous": self.num_continuous,
                 "categorical": list(self.categorical), "noise_dim": self.noise_dim, "arch": self.arch,
-                "hidden": getattr(self.body, "out_features", 256), "output": self.output}
+                "hidden": getattr(self.body, "out_features", 256), "output": self.output,
+                "categorical_representation": self.categorical_representation}

@@ -246,3 +246,23 @@ def test_objectives_work_as_the_loss_of_pyro_svi():
     assert objective.loss(model, guide, x) == pytest.approx(float(expected))
     svi = SVI(model, guide, Adam({"lr": 1e-3}), loss=objective)
     assert isinstance(svi.step(x), float)
+
+
+@pytest.mark.parametrize("name", sorted(set(EXPECTED_TERMS) - {"mmd"}))
+def test_each_objective_trains_on_dsprites_and_writes_its_term_curves(name, tmp_path):
+    """The acceptance run, shortened: dSprites, the conv net, fit() with its log and plots."""
+    import json
+
+    from pyrovae.plots import plot_training_curves
+    from pyrovae.train.fit import fit
+
+    options = {**SMALL.get(name, {}), **({"estimator": "mws"} if name == "beta-tcvae" else {})}
+    fit({"objective": name, "objective_options": options, "dataset": "dsprites", "steps": 6, "batch_size": 16,
+         "lr": 1e-3, "device": "cpu", "log_every": 2, "evaluate": False, "plots": False, "out": str(tmp_path)},
+        progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [2, 4, 6]
+    for key in ["loss", "recon", "kl", *EXPECTED_TERMS[name]]:
+        assert all(math.isfinite(row[key]) for row in rows), key
+    plot_training_curves(tmp_path / "log.jsonl", tmp_path / "training_curves.png")
+    assert (tmp_path / "training_curves.png").stat().st_size > 10_000

@@ -18,3 +18,12 @@ def shared_docs():
     if not SHARED_DOCS.is_dir():
         pytest.skip("../shared/docs is not present beside the repository")
     return SHARED_DOCS
+
+
+@pytest.fixture
+def float64():
+    """Run a test with float64 as torch's default dtype (tight numerical comparisons)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)

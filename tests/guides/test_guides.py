@@ -8,16 +8,8 @@ from pyro import poutine
 from torch.autograd.functional import jacobian
 
 from pyrovae.errors import PyroVAEError
-from pyrovae.guides import DiagonalGaussianGuide, IAFGuide, LowRankGaussianGuide, MLPEncoder
+from pyrovae.guides import IAFGuide, LowRankGaussianGuide, MLPEncoder
 from pyrovae.models import GUIDES, build_vae
-
-
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
 
 
 def _perturb(module, scale=0.3, seed=0):

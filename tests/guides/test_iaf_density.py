@@ -5,7 +5,6 @@ guide as proposal agrees with log p(x) by quadrature in two dimensions."""
 import math
 
 import pyro
-import pytest
 import torch
 from pyro import poutine
 from torch.nn import functional as F
@@ -13,14 +12,6 @@ from torch.nn import functional as F
 from pyrovae.guides import IAFGuide, MLPEncoder
 from pyrovae.models import build_vae
 from pyrovae.objectives.iwae import log_likelihood
-
-
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
 
 
 def _perturb(module, seed=0, flow=0.2, rest=0.02):

@@ -20,14 +20,6 @@ from pyrovae.models.vae import VAEModel
 from pyrovae.objectives.base import site_kl
 
 
-@pytest.fixture
-def float64():
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(old)
-
-
 def _perturb(module, scale=0.3, seed=0):
     """Random non-trivial parameters (fresh MADEs start close to the identity)."""
     g = torch.Generator().manual_seed(seed)

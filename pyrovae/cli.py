@@ -4,6 +4,7 @@ import sys
 
 from .errors import PyroVAEError
 from .train.config import TrainConfig
+from .utils import cpu_threads
 
 
 def _objective_options():
@@ -179,7 +180,8 @@ COMMANDS = {"train": _train, "plot": _plot, "evaluate": _evaluate, "sweep": _swe
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        with cpu_threads():  # every command: torch's threads matched to the free cores
+            COMMANDS[args.command](args)
     except PyroVAEError as e:
         print(f"pyrovae: error: {e}", file=sys.stderr)
         return 2

@@ -1,4 +1,5 @@
 """Small shared helpers: device choice, CPU threads, seeding."""
+import contextlib
 import os
 import random
 
@@ -36,6 +37,17 @@ def set_cpu_threads(n=None):
         n = int(os.environ.get("OMP_NUM_THREADS", 0)) or free_cores()
     torch.set_num_threads(n)
     return n
+
+
+@contextlib.contextmanager
+def cpu_threads(n=None):
+    """:func:`set_cpu_threads` for the duration of a block, then the caller's thread count again (a
+    library call must not change a setting of the whole process)."""
+    previous = torch.get_num_threads()
+    try:
+        yield set_cpu_threads(n)
+    finally:
+        torch.set_num_threads(previous)
 
 
 def seed_everything(seed):

@@ -22,7 +22,7 @@ from ..data import load_dataset
 from ..errors import PyroVAEError
 from ..models import build_vae
 from ..objectives import make_objective
-from ..utils import resolve_device, seed_everything, set_cpu_threads
+from ..utils import cpu_threads, resolve_device, seed_everything
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import LITERATURE_STEPS, TrainConfig, cpu_step_budget, provenance, write_json
 
@@ -115,11 +115,15 @@ def fit(config, dataset=None, resume=False, progress=True):
     SIGTERM) and, at the end, plots and ``metrics.json``. ``resume=True`` continues from the checkpoint
     and gives the same parameters as an uninterrupted run with the same seed.
     """
+    with cpu_threads():
+        return _fit(config, dataset, resume, progress)
+
+
+def _fit(config, dataset, resume, progress):
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     config.validate()
     device = resolve_device(config.device)
-    set_cpu_threads()
     run_dir = Path(config.out or f"runs/{config.objective}-seed{config.seed}")
     ckpt_path = run_dir / CHECKPOINT
 

@@ -24,7 +24,7 @@ def dsprites():
 @pytest.fixture(scope="module")
 def table(tmp_path_factory, dsprites):
     out = tmp_path_factory.mktemp("baselines")
-    with pytest.MonkeyPatch.context() as mp:  # fit() sets torch's threads from it: keep the tests' one thread
+    with pytest.MonkeyPatch.context() as mp:  # fit() takes its torch threads from it: one, as in the other tests
         mp.setenv("OMP_NUM_THREADS", "1")
         result = baseline_table(dsprites, latent_dim=10, seeds=[0], train_steps=2, batch_size=8, device="cpu",
                                 out=out, echo=lambda *a: None, **SIZES)

@@ -146,7 +146,7 @@ def test_state_round_trips_and_bad_options_are_one_line_errors():
 
 
 def test_pyrovae_train_objective_aae(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # fit() sets torch's threads from it: keep the tests' one thread
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # fit() takes its torch threads from it: one, as in the other tests
     x = (torch.rand(64, 1, 8, 8, generator=torch.Generator().manual_seed(0)) < 0.3).numpy().astype("float32")
     import numpy as np
 

@@ -162,3 +162,13 @@ def test_bad_configs_are_clear_errors(tmp_path):
         fit(config(tmp_path), dataset=ArrayDataset(np.full((4, 3), np.nan)), progress=False)
     with pytest.raises(PyroVAEError, match="binary"):
         fit(config(tmp_path, batch_size=2), dataset=ArrayDataset(np.full((4, 1, 8, 8), 0.5)), progress=False)
+
+
+def test_fit_leaves_the_callers_torch_thread_count_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    seen = []
+    module = sys.modules[fit.__module__]  # pyrovae.train.fit the module (the package exports the function)
+    monkeypatch.setattr(module, "_fit", lambda *args: seen.append(torch.get_num_threads()))
+    torch.set_num_threads(1)
+    fit({"objective": "vae", "steps": 1, "out": str(tmp_path)})
+    assert seen == [2] and torch.get_num_threads() == 1

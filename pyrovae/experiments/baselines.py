@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from ..errors import PyroVAEError
+from ..metrics._utils import check_count
 from .evaluate import _codes_and_factors, representation_function
 
 #: The β-VAE score (%) on dSprites of Higgins et al. (2017), Table 1 / Fig. 6: (mean, sd) over their
@@ -295,12 +296,6 @@ def _parse_seeds(seeds):
     return [int(s) for s in seeds]
 
 
-def _positive(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise PyroVAEError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def baseline_table(dataset="dsprites", latent_dim=10, num_train=None, num_test=None, num_sampled=None,
                    seeds=(0,), train_steps=None, runs=None, baselines=None, out=None, device="auto",
                    batch_size=64, train_lr=1e-4, plots=False, progress=False, slow_metric_max_dims=64,
@@ -325,10 +320,10 @@ def baseline_table(dataset="dsprites", latent_dim=10, num_train=None, num_test=N
     sizes = dict(FULL_SIZES if gpu else CPU_SIZES)
     for key, value in (("num_train", num_train), ("num_test", num_test), ("num_sampled", num_sampled)):
         if value is not None:
-            sizes[key] = _positive(key.replace("_", "-"), value, 2)
-    latent_dim = _positive("latent-dim", latent_dim, 2)
+            sizes[key] = check_count(value, key.replace("_", "-"), 2)
+    latent_dim = check_count(latent_dim, "latent-dim", 2)
     seeds = _parse_seeds(seeds)
-    train_steps = _positive("train-steps", train_steps) if train_steps is not None else \
+    train_steps = check_count(train_steps, "train-steps") if train_steps is not None else \
         (LITERATURE_STEPS if gpu else CPU_TRAIN_STEPS)
     runs = dict(runs or {})
     names = list(BASELINES) if baselines is None else list(baselines)

@@ -124,27 +124,28 @@ def identity_representation(observations):
 
 
 def pixel_representation(observations):
-    """The raw pixels, flattened: [n, C·H·W]."""
-    observations = np.asarray(observations)
+    """The raw pixels, flattened: float64 [n, C·H·W]."""
+    observations = np.asarray(observations, dtype=np.float64)
     return observations.reshape(len(observations), -1)
 
 
-def _fit_sample(dataset, num, seed):
-    """``num`` flattened observations drawn through the ground-truth protocol from ``RandomState(seed)``."""
+def _fitted_pca(dataset, dims, num_fit, seed):
+    """(``sklearn.decomposition.PCA`` with ``dims`` components, randomised SVD seeded by ``seed``, the pixels
+    it was fitted on): ``num_fit`` observations drawn through the ground-truth protocol from ``RandomState(seed)``."""
+    from sklearn.decomposition import PCA
+
     rs = np.random.RandomState(seed)
-    factors = dataset.sample_factors(num, rs)
-    return pixel_representation(dataset.sample_observations_from_factors(factors, rs)).astype(np.float64)
+    data = pixel_representation(dataset.sample_observations_from_factors(dataset.sample_factors(num_fit, rs), rs))
+    return PCA(n_components=dims, svd_solver="randomized", random_state=seed).fit(data), data
 
 
 def pca_representation(dataset, dims, num_fit, seed):
     """(representation function, fitted ``sklearn.decomposition.PCA``): the first ``dims`` principal
     components of ``num_fit`` observations drawn with ``seed`` (randomised SVD seeded by ``seed``)."""
-    from sklearn.decomposition import PCA
-
-    pca = PCA(n_components=dims, svd_solver="randomized", random_state=seed).fit(_fit_sample(dataset, num_fit, seed))
+    pca, _ = _fitted_pca(dataset, dims, num_fit, seed)
 
     def represent(observations):
-        return pca.transform(pixel_representation(observations).astype(np.float64))
+        return pca.transform(pixel_representation(observations))
 
     return represent, pca
 
@@ -154,18 +155,17 @@ def ica_representation(dataset, dims, num_fit, seed, max_iter=1000):
     whitening, seeded) of the ``dims`` principal components of ``num_fit`` observations drawn with ``seed``."""
     import warnings
 
-    from sklearn.decomposition import PCA, FastICA
+    from sklearn.decomposition import FastICA
     from sklearn.exceptions import ConvergenceWarning
 
-    data = _fit_sample(dataset, num_fit, seed)
-    pca = PCA(n_components=dims, svd_solver="randomized", random_state=seed).fit(data)
+    pca, data = _fitted_pca(dataset, dims, num_fit, seed)
     ica = FastICA(n_components=dims, whiten="unit-variance", max_iter=max_iter, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         ica.fit(pca.transform(data))
 
     def represent(observations):
-        return ica.transform(pca.transform(pixel_representation(observations).astype(np.float64)))
+        return ica.transform(pca.transform(pixel_representation(observations)))
 
     return represent, (pca, ica)
 

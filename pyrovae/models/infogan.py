@@ -174,8 +174,8 @@ class InfoGAN(nn.Module):
     def representation_dim(self):
         """Columns of :meth:`representation`: the continuous codes, then k (``probs``) or 1 (``argmax``) per
         categorical code."""
-        per_code = list(self.categorical) if self.categorical_representation == "probs" else [1] * len(self.categorical)
-        return self.num_continuous + sum(per_code)
+        per_code = sum(self.categorical) if self.categorical_representation == "probs" else len(self.categorical)
+        return self.num_continuous + per_code
 
     def discriminator_parameters(self):
         """D's and Q's parameters (the shared body and both heads): one optimiser."""

@@ -250,7 +250,7 @@ def test_objectives_work_as_the_loss_of_pyro_svi():
 
 @pytest.mark.parametrize("name", sorted(set(EXPECTED_TERMS) - {"mmd"}))
 def test_each_objective_trains_on_dsprites_and_writes_its_term_curves(name, tmp_path):
-    """The acceptance run, shortened: dSprites, the conv net, fit() with its log and plots."""
+    """The acceptance run, shortened: dSprites, the conv net, fit() and its log, then the term-curve plot."""
     import json
 
     from pyrovae.plots import plot_training_curves

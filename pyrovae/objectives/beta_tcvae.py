@@ -21,13 +21,15 @@ marginal, q̂(z_id) = Σ_j W_ij q(z_id|x_j) — the weight enters once per densi
 dimension.
 
 **Minibatch weighted sampling (MWS)**, Chen et al. §4.1: W_ij = 1/(N·B) for all i, j, i.e.
-log q̂(z_i) = logsumexp_j log q(z_i|x_j) − log(N·B). It is a biased estimator: given that z_i was drawn
-from x_i, its expectation is (1/(NB))·[q(z_i|x_i) + (B−1)·q̄_{−i}(z_i)] rather than q(z_i). When the
-batch is the whole dataset (N = B) it is exactly log q(z_i) − log N for the joint and for every
-marginal, so the TC estimate is off by +(D−1)·log N, the MI by +log N and the DWKL by −D·log N (with
-N ≫ B and non-overlapping posteriors the offsets are −log B per density instead: the "(D−1) log M bias"
-users report). The offsets are constants, so gradients are unaffected — but logged MWS values are not
-the TC; read MSS values for that.
+log q̂(z_i) = logsumexp_j log q(z_i|x_j) − log(N·B). It is biased, and not by a constant: given that
+z_i was drawn from x_i, its expectation is (1/(NB))·[q(z_i|x_i) + (B−1)·q̄_{−i}(z_i)], with q̄_{−i} the
+mean of q(z_i|x_n) over the other points, while q(z_i) = (1/N)·q(z_i|x_i) + ((N−1)/N)·q̄_{−i}(z_i). The
+density is thus under-estimated by a factor between 1/B (where the posteriors do not overlap, the own
+term dominates) and about 1/N (where they overlap, the others dominate), and where between depends
+on how much the posteriors overlap — on their scale, and differently for the joint and for each
+marginal. So MWS's TC, MI and DWKL are offset by amounts that move with the parameters: its gradients
+are not MSS's, and its logged values are not the TC. (At N = 737,280 and B = 64, TC_mws − TC_mss is
+tens to over a hundred nats and moves with the posterior scale.)
 
 **Minibatch stratified sampling (MSS)**, derived as in Chen et al.'s appendix: stratify p(n) into the
 point x_i that z_i was drawn from (probability 1/N) and the other N−1 points (probability (N−1)/N),
@@ -38,17 +40,23 @@ of which the batch's other B−1 points are a uniform sample without replacement
     q(z_i) = \frac1N q(z_i|x_i) + \frac{N-1}{N}\,\mathbb{E}_{n \ne i}\,q(z_i|x_n)
     \approx \frac1N q(z_i|x_i) + \frac{N-1}{N(B-1)} \sum_{j \ne i} q(z_i|x_j),
 
-so W_ii = 1/N and W_ij = (N−1)/(N(B−1)) for j ≠ i: each row sums to 1, q̂(z_i) is unbiased for
-q(z_i), and with the whole dataset as the batch (N = B) every weight is 1/N and q̂ **is** the mixture
-density, exactly. (The appendix's estimator, as the matrix in Chen et al.'s code intends it, gives
-one of the other points a different weight, (N−B+1)/(N(B−1)) against 1/(B−1); the other points being exchangeable,
-averaging it over the choice of that point gives the symmetric weights above: same expectation,
-lower variance, and exactness at N = B. The widely copied matrix that puts 1/N into column 0 instead
-of the diagonal, or that adds the log-weights once per latent dimension, is neither; see
-rtqichen/beta-tcvae#1.)
+so W_ii = 1/N and W_ij = (N−1)/(N(B−1)) for j ≠ i: each row sums to 1 and q̂(z_i) is unbiased for
+q(z_i) **provided the batch holds B distinct points** drawn without replacement — which is why the
+trainer draws epoch-wise permutations (:class:`pyrovae.train.sampler.EpochSampler`). A batch drawn
+with replacement may hold x_i twice; its copy then gets the weight of an "other" point, about N/B
+times too much, and q̂ is biased upwards. What remains is the bias of the log: log q̂ is an
+unbiased estimate's log, biased downwards (Jensen) by about half its relative variance, which grows
+as B shrinks and as the posteriors overlap less — so MSS's TC is biased too, but by an amount that
+vanishes as B grows, not by a multiple of log N. (The tests also use N = B, where every weight is
+1/N and q̂ is the mixture density exactly: a check of the code against brute force, not a case that
+arises in training.) The appendix's estimator, as the matrix in Chen et al.'s code intends it, gives
+one of the other points a different weight, (N−B+1)/(N(B−1)) against 1/(B−1); the other points being
+exchangeable, averaging it over the choice of that point gives the symmetric weights above: same
+expectation, lower variance. The widely copied matrix that puts 1/N into column 0 instead of the
+diagonal, or that adds the log-weights once per latent dimension, is neither; see rtqichen/beta-tcvae#1.
 
-The log of an unbiased density estimate is still biased downwards (Jensen), and a minibatch
-estimate of a KL can come out negative: a negative logged ``tc`` is estimator noise/bias, not a bug.
+A minibatch estimate of a KL can come out negative: a negative logged ``tc`` is estimator noise and
+the downward bias of the log, not a bug.
 """
 import math
 
@@ -118,10 +126,12 @@ class BetaTCVAE(Objective):
     this is Chen et al.'s objective in expectation with less variance (for α = γ = 1 it is
     disentanglement_lib's form, ELBO + (β−1)·TC).
 
-    ``estimator`` = ``mss`` (default; unbiased for q(z), exact when the batch is the whole dataset)
-    or ``mws`` (Chen et al.'s weighted sampling; the same gradients up to estimator noise but logged
-    values offset by constants). Both need the dataset size N: :attr:`dataset_size`, which the trainer
-    sets to the number of training points. Needs a factorised guide and prior (``Independent`` over
+    ``estimator`` = ``mss`` (default; q̂(z) unbiased for q(z) when the batch holds distinct points, as
+    the trainer's epoch-wise batches do; the log's Jensen bias shrinks as B grows) or ``mws`` (Chen et
+    al.'s weighted sampling; q̂(z) too small by a factor between 1/B and about 1/N that depends on how
+    much the posteriors overlap, so its terms and their gradients differ from MSS's, not just by a
+    constant; see the module docstring). Both need the dataset size N: :attr:`dataset_size`, which the
+    trainer sets to the number of training points. Needs a factorised guide and prior (``Independent`` over
     the latent dimension). Defaults α = 1, β = 6 (the value in Chen et al.'s published training
     command for dSprites), γ = 1. Terms logged: ``recon``, ``kl``, ``kl_per_dim``, ``mi``, ``tc``,
     ``dwkl`` (a negative ``tc`` is estimator bias, see the module docstring).

@@ -1,5 +1,6 @@
 r"""DIP-VAE (Kumar et al. 2018): match the moments of the aggregate posterior to those of N(0, I)."""
 import torch
+from torch.distributions import Independent
 
 from ..errors import PyroVAEError
 from ._common import choice, is_standard_normal, latent_sites, number, particles
@@ -17,11 +18,25 @@ def batch_covariance(loc):
     return centred.transpose(-1, -2) @ centred / loc.shape[-2]
 
 
-def dip_covariance(loc, variance, dip_type):
-    """DIP-I: Cov_B[μ(x)]; DIP-II: Cov_q(z) = E_B[Σ(x)] + Cov_B[μ(x)], with Σ(x) = diag(variance)."""
+def dip_covariance(loc, covariance, dip_type):
+    """DIP-I: Cov_B[μ(x)]; DIP-II: Cov_q(z) = E_B[Σ(x)] + Cov_B[μ(x)], from the means ``loc [..., B, D]``
+    and the posterior covariances Σ(x) ``covariance [..., B, D, D]`` (unused for DIP-I)."""
     cov = batch_covariance(loc)
     if dip_type == "ii":
-        cov = cov + torch.diag_embed(variance.mean(-2))
+        cov = cov + covariance.mean(-3)
+    return cov
+
+
+def posterior_covariance(fn):
+    """Σ(x) = Cov q(z|x) per data point, ``[..., D, D]``, where the guide has it in closed form: the full
+    matrix of a multivariate Gaussian (the ``lowrank`` guide), the diagonal of a factorised q(z|x) (the
+    ``diagonal`` guide); None otherwise (the ``iaf`` guide's flow)."""
+    cov = getattr(fn, "covariance_matrix", None)
+    if cov is None and isinstance(fn, Independent) and fn.reinterpreted_batch_ndims == 1:
+        try:
+            cov = torch.diag_embed(fn.variance)
+        except NotImplementedError:
+            pass
     return cov
 
 
@@ -54,7 +69,10 @@ class DIPVAE(Objective):
 
     - DIP-I (``dip_type="i"``): Cov = Cov_{p(x)}[μ(x)], the covariance of the encoder means;
     - DIP-II (``"ii"``): Cov = Cov_{q(z)}[z] = E_{p(x)}[Σ(x)] + Cov_{p(x)}[μ(x)] (law of total
-      covariance for q(z) = E_x N(μ(x), Σ(x))),
+      covariance for q(z) = E_x q(z|x)), with Σ(x) the guide's full posterior covariance: diagonal
+      for the ``diagonal`` guide, W Wᵀ + diag(d) for ``lowrank`` (its off-diagonal entries count). A
+      guide with no closed-form Σ(x) (``iaf``) gets the covariance of the batch's sampled codes
+      z_i ~ q(z|x_i) instead, a noisier estimate of the same Cov_{q(z)}[z] (one draw per point);
 
     each estimated over the batch: centred over the **batch axis**, normalised by B, a D×D matrix;
     the squares of its entries are penalised (not the variances squared, not a scalar added to every
@@ -104,9 +122,17 @@ class DIPVAE(Objective):
             self._prior_checked = True
         fn, b = guide_site["fn"], terms["batch_size"]
         shape = fn.batch_shape + fn.event_shape
-        loc = particles(fn.mean.expand(shape), b)
-        variance = particles(fn.variance.expand(shape), b) if self.dip_type == "ii" else None
-        off, diag = covariance_penalties(dip_covariance(loc, variance, self.dip_type))
+        sigma = posterior_covariance(fn) if self.dip_type == "ii" else None
+        loc = None
+        if self.dip_type == "i" or sigma is not None or self.lambda_3 > 0:
+            loc = particles(fn.mean.expand(shape), b)
+        if self.dip_type == "i":
+            cov = batch_covariance(loc)
+        elif sigma is not None:
+            cov = dip_covariance(loc, particles(sigma.expand(shape + shape[-1:]), b, event_dims=2), "ii")
+        else:  # no closed-form Σ(x) (a flow): Cov q(z) from the batch's own codes z ~ q(z|x)
+            cov = batch_covariance(particles(guide_site["value"], b))
+        off, diag = covariance_penalties(cov)
         third = third_moment_penalty(loc).sum() if self.lambda_3 > 0 else None
         return off.sum(), diag.sum(), third
 

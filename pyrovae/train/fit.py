@@ -25,6 +25,7 @@ from ..objectives import make_objective
 from ..utils import cpu_threads, resolve_device, seed_everything
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import LITERATURE_STEPS, TrainConfig, cpu_step_budget, provenance, write_json
+from .sampler import EpochSampler
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -138,7 +139,7 @@ def _fit(config, dataset, resume, progress):
     pyro.clear_param_store()
     dataset, model, guide, objective = build(config, dataset, device)
     optimizer = make_optimizer((model, guide), config.lr)
-    batches = torch.Generator().manual_seed(config.seed)
+    batches = EpochSampler(len(dataset), config.batch_size, config.seed)
     step = 0
     if resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path, map_location=device)
@@ -146,7 +147,8 @@ def _fit(config, dataset, resume, progress):
         guide.load_state_dict(state["guide"])
         optimizer.load_state_dict(state["optimizer"])
         objective.load_state_dict(state["objective"])
-        batches.set_state(state["batch_rng"])
+        # a checkpoint from before epoch-wise batches holds only its batch generator: shuffle from it
+        batches.load_state_dict(state.get("sampler") or {"epoch_start": state["batch_rng"], "position": 0, "epoch": 0})
         set_rng_state(state["rng"])
         step = state["step"]
 
@@ -158,7 +160,7 @@ def _fit(config, dataset, resume, progress):
         save_checkpoint(ckpt_path, {
             "step": step, "model": model.state_dict(), "guide": guide.state_dict(),
             "optimizer": optimizer.state_dict(), "objective": objective.state_dict(),
-            "batch_rng": batches.get_state(), "rng": rng_state(),
+            "sampler": batches.state_dict(), "rng": rng_state(),
         })
 
     model.train(), guide.train()
@@ -167,7 +169,7 @@ def _fit(config, dataset, resume, progress):
     try:
         with _deferred_interrupts() as interrupted:
             while step < steps and not interrupted:
-                x = dataset.batch(torch.randint(len(dataset), (config.batch_size,), generator=batches).to(device))
+                x = dataset.batch(batches.next().to(device))
                 objective.step = step
                 try:
                     train_step(model, guide, objective, optimizer, x, validate=step == first_step)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from pyrovae.errors import PyroVAEError
+from pyrovae.models import build_vae
 from pyrovae.objectives import DIPVAE, WAE, InfoVAE
 from pyrovae.objectives._mmd import kernel_matrix, mmd
 from pyrovae.objectives.dip_vae import (covariance_penalties, dip_covariance, third_moment_penalty)
@@ -28,7 +29,7 @@ def test_dip_penalties_equal_hand_computed_values():
     for row in LOC:  # covariance over the batch axis, normalised by B
         cov_i += np.outer(row - mean, row - mean) / b
     cov_ii = cov_i + np.diag(VAR.mean(0))
-    loc, var = torch.tensor(LOC), torch.tensor(VAR)
+    loc, var = torch.tensor(LOC), torch.diag_embed(torch.tensor(VAR))
     for dip_type, cov in (("i", cov_i), ("ii", cov_ii)):
         got = dip_covariance(loc, var, dip_type)
         np.testing.assert_allclose(got.numpy(), cov, atol=1e-12)
@@ -67,7 +68,7 @@ def test_dip_vae_loss_adds_the_weighted_penalties(dip_type, lambda_od, lambda_d)
     assert objective.lambda_d == expected_d
     loss = objective.loss(model, guide, x)
     t = objective.terms
-    cov = dip_covariance(torch.tensor(LOC), torch.tensor(VAR), dip_type)
+    cov = dip_covariance(torch.tensor(LOC), torch.diag_embed(torch.tensor(VAR)), dip_type)
     off, diag = covariance_penalties(cov)
     assert float(t["dip_offdiag"]) == pytest.approx(float(off), rel=1e-5)
     assert float(t["dip_diag"]) == pytest.approx(float(diag), rel=1e-5)
@@ -78,6 +79,57 @@ def test_dip_vae_loss_adds_the_weighted_penalties(dip_type, lambda_od, lambda_d)
                   vectorize_particles=True)
     many.loss(model, guide, x)
     assert float(many.terms["dip_offdiag"]) == pytest.approx(float(off), rel=1e-5)
+
+
+def _monte_carlo_penalties(guide, x, draws=250_000):
+    """DIP-II's penalties from the sample covariance of draws from the mixture of the batch's posteriors
+    (Cov q(z) with q(z) the batch's empirical aggregate posterior), normalised by the number of draws."""
+    with torch.no_grad():
+        z = guide.distribution(x).sample((draws,)).reshape(-1, guide.latent_dim).double()
+    centred = z - z.mean(0)
+    return covariance_penalties(centred.T @ centred / len(z))
+
+
+@pytest.mark.parametrize("guide_name", ["diagonal", "lowrank"])
+def test_dip_ii_penalties_match_the_sample_covariance_of_the_batch_posteriors(guide_name):
+    torch.manual_seed(0)
+    pyro.clear_param_store()
+    model, guide = build_vae((1, 6), latent_dim=3, arch="mlp", guide=guide_name)
+    with torch.no_grad():
+        guide.head.weight[:3] *= 20  # means that differ between the points: Cov_B[μ(x)] counts too
+        if guide_name == "lowrank":  # strongly correlated posteriors: W W^T has off-diagonal entries ~ 1
+            guide.head.bias[3:9] = torch.tensor([1.0, 0.5, -0.8, 0.6, 0.7, -0.4])
+    x = (torch.rand(8, 1, 6, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    objective = DIPVAE(dip_type="ii")
+    objective.loss(model, guide, x)
+    off, diag = _monte_carlo_penalties(guide, x)
+    assert float(off) > 0.1
+    assert float(objective.terms["dip_offdiag"]) == pytest.approx(float(off), rel=0.02)
+    assert float(objective.terms["dip_diag"]) == pytest.approx(float(diag), rel=0.02)
+
+
+def test_dip_ii_with_a_flow_guide_uses_the_covariance_of_the_batch_codes():
+    """The IAF has no closed-form Σ(x): DIP-II reads the sample covariance of the codes it drew."""
+    torch.manual_seed(0)
+    pyro.clear_param_store()
+    model, guide = build_vae((1, 6), latent_dim=3, arch="mlp", guide="iaf")
+    x = (torch.rand(512, 1, 6, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    codes = []
+
+    def recording_guide(x):
+        z = guide(x)
+        codes.append(z.detach())
+        return z
+
+    objective = DIPVAE(dip_type="ii")
+    objective.loss(model, recording_guide, x)
+    centred = codes[0] - codes[0].mean(0)
+    off, diag = covariance_penalties(centred.T @ centred / len(x))
+    assert float(objective.terms["dip_offdiag"]) == pytest.approx(float(off), rel=1e-5)
+    assert float(objective.terms["dip_diag"]) == pytest.approx(float(diag), rel=1e-5)
+    # one draw per point estimates the same Cov q(z) as many draws do
+    _, mc_diag = _monte_carlo_penalties(guide, x, draws=100)
+    assert float(diag) == pytest.approx(float(mc_diag), abs=0.1)
 
 
 def test_dip_vae_refuses_a_prior_other_than_the_standard_normal():

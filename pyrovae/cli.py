@@ -1,33 +1,59 @@
 """The ``pyrovae`` command line: train, plot, evaluate, sweep, report, baselines."""
 import argparse
+import contextlib
+import logging
 import sys
 
 from .errors import PyroVAEError
-from .train.config import TrainConfig
+from .train.config import TrainConfig, parse_steps
 from .utils import cpu_threads
 
 
-def _objective_options():
-    """{option name: (default per objective, help)} from every registered objective's hyperparameters."""
+def _flag(key):
+    return "--" + key.replace("_", "-")
+
+
+def _add_objective_options(parser):
+    """One help section per objective, listing its options with their defaults; each option is defined
+    once: in its objective's section, or among the shared ones (its help names the objectives and
+    their defaults)."""
     from .objectives import OBJECTIVES
+    from .objectives.base import GENERIC_HYPERPARAMETERS
 
-    options = {}
-    for name, cls in sorted(OBJECTIVES.items()):
-        if cls.name != name:  # an alias (mmd for info-vae): its defaults are the same
-            continue
-        for key, (default, help_text) in cls.hyperparameters.items():
-            entry = options.setdefault(key, {"defaults": {}, "help": help_text})
-            entry["defaults"][name] = default
-    return options
+    objectives = {name: cls for name, cls in sorted(OBJECTIVES.items()) if cls.name == name}  # no aliases
+    users = {}  # option -> {objective: default}
+    for name, cls in objectives.items():
+        for key, (default, _) in cls.hyperparameters.items():
+            users.setdefault(key, {})[name] = default
+    shown = lambda value: "auto" if value is None else str(value).lower() if isinstance(value, bool) else value  # noqa: E731
+    sections = {}
+    for name, cls in objectives.items():
+        own = [k for k in cls.hyperparameters if k not in GENERIC_HYPERPARAMETERS]
+        listed = ", ".join(f"{_flag(k)} {shown(cls.hyperparameters[k][0])}" for k in own) or "no options of its own"
+        sections[name] = parser.add_argument_group(f"--objective {name}", f"options (default): {listed}")
+    shared = parser.add_argument_group("options of several objectives")
+    generic = parser.add_argument_group("every objective")
+    for key, defaults in users.items():
+        help_text = next(cls.hyperparameters[key][1] for cls in objectives.values() if key in cls.hyperparameters)
+        group = generic if key in GENERIC_HYPERPARAMETERS else sections[next(iter(defaults))] \
+            if len(defaults) == 1 else shared
+        if key not in GENERIC_HYPERPARAMETERS:
+            help_text += " (default " + ", ".join(f"{obj}: {shown(v)}" for obj, v in defaults.items()) + ")"
+        else:
+            help_text += f" (default {shown(next(iter(defaults.values())))})"
+        group.add_argument(_flag(key), dest="hp_" + key, metavar=key.upper(), default=None,
+                           type=_hyperparameter_type(defaults), help=help_text)
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show a default only where it says something (not None, not a flag's False/True)."""
+class _HelpFormatter(argparse.HelpFormatter):
+    """Append TrainConfig's default to an option's help where it says something (not None, not a flag's
+    True/False, not said in the help already). The parsed options carry no defaults (see _train)."""
 
     def _get_help_string(self, action):
-        if action.default in (None, True, False) or "default" in (action.help or ""):
+        default = getattr(TrainConfig, action.dest, None)
+        if default is None or isinstance(default, bool) or "default" in action.help:
             return action.help
-        return super()._get_help_string(action)
+        return f"{action.help} (default: {default})"
 
 
 def _component_help(table):
@@ -44,76 +70,79 @@ def _add_train_parser(sub):
     from .models import GUIDES, LIKELIHOODS, PRIORS
     from .objectives import OBJECTIVES
 
-    d = TrainConfig()
+    # A config option left out is absent from the parsed args: it then comes from the saved run with
+    # --resume, else from TrainConfig's defaults.
     p = sub.add_parser("train", help="train (and evaluate, and plot) a model",
-                       formatter_class=_HelpFormatter)
-    p.add_argument("--objective", default=d.objective, help=f"one of: {', '.join(sorted(OBJECTIVES))}")
-    p.add_argument("--dataset", default=d.dataset,
+                       formatter_class=_HelpFormatter, argument_default=argparse.SUPPRESS)
+    p.add_argument("--objective", help=f"one of: {', '.join(sorted(OBJECTIVES))}")
+    p.add_argument("--dataset",
                    help=f"one of: {', '.join(sorted(DATASETS))}, or the path of a .npz/.npy file or image folder")
-    p.add_argument("--path", default=d.path, help="the official dSprites .npz (dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz) "
+    p.add_argument("--path", help="the official dSprites .npz (dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz) "
                    "instead of the procedural render")
-    p.add_argument("--prior", default=d.prior, help=_component_help(PRIORS))
-    p.add_argument("--guide", default=d.guide, help=_component_help(GUIDES))
-    p.add_argument("--likelihood", default=d.likelihood, help=_component_help(LIKELIHOODS))
-    p.add_argument("--arch", default=d.arch, help="auto (conv for 64x64 images, else mlp), conv or mlp")
-    p.add_argument("--latent-dim", type=int, default=d.latent_dim)
-    p.add_argument("--steps", type=int, default=d.steps,
-                   help="training steps (default: 22,260 = 30 dSprites epochs on a GPU; on a CPU as many as fit in about 4 minutes, timed on the first steps)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, help="auto (CUDA when present), cpu, cuda or cuda:N")
-    p.add_argument("--out", default=d.out, help="run dir (default: runs/<objective>-seed<seed>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.add_argument("--log-every", type=int, default=d.log_every)
-    p.add_argument("--eval-points", type=int, default=d.eval_points,
+    p.add_argument("--prior", help=_component_help(PRIORS))
+    p.add_argument("--guide", help=_component_help(GUIDES))
+    p.add_argument("--likelihood",
+                   help="auto (bernoulli for binary data such as dsprites, continuous-bernoulli for data in [0, 1] "
+                        "such as digits, color-dsprites and noisy-dsprites, gaussian otherwise) or "
+                        + _component_help(LIKELIHOODS))
+    p.add_argument("--arch", help="auto (conv for 64x64 images, else mlp), conv or mlp")
+    p.add_argument("--latent-dim", type=int, help="latent dimensions")
+    p.add_argument("--steps",
+                   help="training steps, or a named budget: thesis (22,260 steps, the thesis budget of Mushom "
+                        "2020; at batch 64 about 1.9 passes over dSprites) or study (300,000 steps, the budget of "
+                        "Locatello et al. 2019). Default: thesis on a GPU; on a CPU as many steps as fit in about "
+                        "4 minutes, timed on the first steps")
+    p.add_argument("--batch-size", type=int, help="batch size")
+    p.add_argument("--lr", type=float, help="Adam learning rate")
+    p.add_argument("--seed", type=int, help="seed of every random draw")
+    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--out", help="run dir (default: runs/<objective>-seed<seed>)")
+    p.add_argument("--resume", action="store_true", default=False,
+                   help="continue the run in --out from its checkpoint, with its saved settings (options given "
+                        "here must agree with them, except --steps, --device, --log-every, --checkpoint-every, "
+                        "--eval-points and the plot and evaluation switches)")
+    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    p.add_argument("--log-every", type=int, help="steps between lines of log.jsonl")
+    p.add_argument("--eval-points", type=int,
                    help="training codes for the metrics (default: 10,000 on a GPU, 2,000 on a CPU)")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="skip the plots")
     p.add_argument("--no-evaluate", dest="evaluate", action="store_false", help="skip the metric suite")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    group = p.add_argument_group("objective hyperparameters (each applies to the objectives listed)")
-    options = _objective_options()
-    everyone = len({obj for entry in options.values() for obj in entry["defaults"]})
-    for key, entry in options.items():
-        values = set(map(repr, entry["defaults"].values()))
-        if len(entry["defaults"]) == everyone > 1 and len(values) == 1:  # a generic option: one default for all
-            defaults = f"{next(iter(entry['defaults'].values()))}, every objective"
-        elif len(entry["defaults"]) > 1 and len(values) == 1:  # shared by some objectives, one default
-            defaults = f"{next(iter(entry['defaults'].values()))}: {', '.join(entry['defaults'])}"
-        else:
-            defaults = ", ".join(f"{obj}: {value}" for obj, value in entry["defaults"].items())
-        group.add_argument("--" + key.replace("_", "-"), dest="hp_" + key, default=None,
-                           type=_hyperparameter_type(entry["defaults"]),
-                           help=f"{entry['help']} (default {defaults})")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=True,
+                   help="no progress bar (nor, when stderr is not a terminal, progress lines)")
+    _add_objective_options(p)
 
 
 def _hyperparameter_type(defaults):
     value = next(iter(defaults.values()))
-    if isinstance(value, bool):
-        return lambda s: s.lower() in ("1", "true", "yes")
-    return type(value) if isinstance(value, (int, float, str)) else str
+    # a flag stays a string: the objective parses true/false and rejects anything else in one line
+    return type(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str
 
 
 def _train(args):
     from .objectives import OBJECTIVES
     from .train import fit
+    from .train.fit import read_saved_config, run_dir_of
 
-    if args.objective not in OBJECTIVES:
-        raise PyroVAEError(f"unknown objective {args.objective!r}: choose one of {', '.join(sorted(OBJECTIVES))}")
-    accepted = OBJECTIVES[args.objective].hyperparameters
-    options, ignored = {}, []
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
+    values = TrainConfig().to_dict()
+    if args.resume:  # what was not given now is what the run was trained with
+        values.update(read_saved_config(run_dir_of(TrainConfig(**{**values, **given}))) or {})
+    values.update(given)
+    values["steps"] = parse_steps(values["steps"])
+    objective = values["objective"]
+    if objective not in OBJECTIVES:
+        raise PyroVAEError(f"unknown objective {objective!r}: choose one of {', '.join(sorted(OBJECTIVES))}")
+    accepted = OBJECTIVES[objective].hyperparameters
+    options, ignored = dict(values["objective_options"]), []
     for key, value in vars(args).items():
         if key.startswith("hp_") and value is not None:
             (options.__setitem__(key[3:], value) if key[3:] in accepted else ignored.append(key[3:]))
     if ignored:
         raise PyroVAEError(f"--{', --'.join(k.replace('_', '-') for k in ignored)} does not apply to "
-                           f"--objective {args.objective}; it takes: "
+                           f"--objective {objective}; it takes: "
                            f"{', '.join('--' + k.replace('_', '-') for k in accepted) or 'no options'}")
-    fields = set(TrainConfig.__dataclass_fields__)
-    config = TrainConfig(objective_options=options,
-                         **{k: v for k, v in vars(args).items() if k in fields and k != "objective_options"})
-    run = fit(config, resume=args.resume, progress=args.progress)
+    run = fit(TrainConfig.from_dict({**values, "objective_options": options}), resume=args.resume,
+              progress=args.progress)
     print(f"run written to {run.run_dir}")
 
 
@@ -177,10 +206,27 @@ COMMANDS = {"train": _train, "plot": _plot, "evaluate": _evaluate, "sweep": _swe
             "baselines": _baselines}
 
 
+@contextlib.contextmanager
+def _info_lines_on_stderr():
+    """The library reports through ``logging``; a command shows pyrovae's INFO lines on stderr (e.g. the
+    trainer's progress when stderr is not a terminal), for as long as it runs."""
+    logger = logging.getLogger("pyrovae")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("pyrovae: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        with cpu_threads():  # every command: torch's threads matched to the free cores
+        with cpu_threads(), _info_lines_on_stderr():  # every command: torch's threads matched to the free cores
             COMMANDS[args.command](args)
     except PyroVAEError as e:
         print(f"pyrovae: error: {e}", file=sys.stderr)

@@ -43,14 +43,17 @@ def test_bad_options_give_one_line_errors(tmp_path, capsys, argv, message):
 
 def test_bad_data_give_one_line_errors(tmp_path, capsys):
     cases = [
-        (small_data(tmp_path, np.full((16, 1, 8, 8), np.nan, np.float32), "nan.npy"), "NaN"),
-        (small_data(tmp_path, np.full((16, 1, 8, 8), 0.5, np.float32), "half.npy"), "binary"),
-        (str(tmp_path / "missing.npz"), "missing.npz"),
+        (small_data(tmp_path, np.full((16, 1, 8, 8), np.nan, np.float32), "nan.npy"), "NaN", []),
+        (small_data(tmp_path, np.full((16, 1, 8, 8), 0.5, np.float32), "half.npy"), "binary",
+         ["--likelihood", "bernoulli"]),
+        (small_data(tmp_path, np.full((16, 1, 8, 8), 2.0, np.float32), "big.npy"), "[0, 1]",
+         ["--likelihood", "continuous-bernoulli"]),
+        (str(tmp_path / "missing.npz"), "missing.npz", []),
     ]
     (tmp_path / "corrupt.npz").write_bytes(b"garbage")
-    cases.append((str(tmp_path / "corrupt.npz"), "corrupt.npz"))
-    for path, message in cases:
-        code, _, err = run_cli(capsys, "train", "--dataset", path, "--out", str(tmp_path / "run"), *FAST)
+    cases.append((str(tmp_path / "corrupt.npz"), "corrupt.npz", []))
+    for path, message, extra in cases:
+        code, _, err = run_cli(capsys, "train", "--dataset", path, "--out", str(tmp_path / "run"), *FAST, *extra)
         assert code == 2, path
         assert err.count("\n") == 1 and message in err and "Traceback" not in err, err
 
@@ -94,3 +97,50 @@ def test_the_console_script_runs_without_traceback(tmp_path):
     assert "Traceback" not in done.stderr
     help_text = subprocess.run([sys.executable, "-m", "pyrovae.cli", "--help"], capture_output=True, text=True)
     assert help_text.returncode == 0 and "train" in help_text.stdout
+
+
+def test_steps_take_the_names_of_the_literature_budgets(tmp_path, capsys, monkeypatch):
+    import pyrovae.train
+
+    seen = []
+    monkeypatch.setattr(pyrovae.train, "fit", lambda config, **kw: seen.append(config) or
+                        type("Run", (), {"run_dir": config.out}))
+    for given, steps in (("study", 300_000), ("thesis", 22_260), ("Thesis", 22_260), ("1500", 1500)):
+        assert run_cli(capsys, "train", "--steps", given, "--out", str(tmp_path))[0] == 0
+        assert seen[-1].steps == steps and isinstance(seen[-1].steps, int)
+    code, _, err = run_cli(capsys, "train", "--steps", "forever", "--out", str(tmp_path))
+    assert code == 2 and err.count("\n") == 1 and "thesis (22,260 steps) or study (300,000)" in err
+
+
+def test_help_groups_the_objective_options_and_states_the_budgets():
+    done = subprocess.run([sys.executable, "-m", "pyrovae.cli", "train", "--help"], capture_output=True, text=True)
+    text = " ".join(done.stdout.split())
+    assert done.returncode == 0 and "HP_" not in text and "epochs" not in text
+    assert "22,260 steps, the thesis budget" in text and "study (300,000 steps" in text
+    for section in ("--objective beta-tcvae: options (default): --alpha 1.0, --beta 6.0, --gamma 1.0, "
+                    "--estimator mss", "--objective beta-vae: options (default): --beta 4.0",
+                    "--objective dip-vae: options (default): --dip-type i, --lambda-od 10.0, --lambda-d auto"):
+        assert section in text, section
+    assert "--beta BETA β: weight of the whole KL (beta-vae) or of the total correlation only (beta-tcvae) " \
+           "(default beta-tcvae: 6.0, beta-vae: 4.0)" in text
+
+
+def test_resume_takes_the_saved_settings_and_refuses_contradicting_ones(tmp_path, capsys):
+    data, out = small_data(tmp_path), str(tmp_path / "run")
+    options = ["--no-evaluate", "--no-plots", "--no-progress", "--device", "cpu", "--batch-size", "8"]
+    assert run_cli(capsys, "train", "--dataset", data, "--out", out, "--beta", "2", "--latent-dim", "3",
+                   "--steps", "4", *options)[0] == 0
+    code, _, err = run_cli(capsys, "train", "--out", out, "--resume", "--steps", "6", "--no-progress")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert saved["objective_options"] == {"beta": 2.0} and saved["latent_dim"] == 3 and saved["steps"] == 6
+    code, _, err = run_cli(capsys, "train", "--out", out, "--resume", "--latent-dim", "5", "--no-progress")
+    assert code == 2 and err.count("\n") == 1 and "different latent_dim" in err
+
+
+def test_digits_train_with_the_default_likelihood(tmp_path, capsys):
+    from pyrovae.train import load_run
+
+    code, _, err = run_cli(capsys, "train", "--dataset", "digits", "--out", str(tmp_path / "run"), *FAST)
+    assert code == 0, err
+    assert type(load_run(tmp_path / "run", device="cpu").model.likelihood).__name__ == "ContinuousBernoulliLikelihood"

@@ -1,24 +1,33 @@
 """Datasets: procedural dSprites and user arrays, all sampled on the training device."""
+import importlib
 from pathlib import Path
 
 from ..errors import PyroVAEError
 from .arrays import ArrayDataset
 
 
-def _dsprites(**kwargs):
-    from .dsprites import DSprites
+# The dataset classes, imported on first use so that ``import pyrovae.data`` stays cheap (no scikit-learn,
+# no dSprites tables): class name -> its module.
+_LAZY = {"DSprites": "dsprites", "NoisyDSprites": "variants", "ColorDSprites": "variants", "Digits": "digits"}
 
-    return DSprites(**kwargs)
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _lazy(cls_name):
+    return lambda **kwargs: __getattr__(cls_name)(**kwargs)
 
 
 # name -> constructor(**kwargs). A name that is not registered but is an existing file or folder is
 # loaded as the user's data (see load_dataset).
 DATASETS = {
-    "dsprites": _dsprites,
-    # imported lazily, like dSprites
-    "noisy-dsprites": lambda **kw: __import__(f"{__name__}.variants", fromlist=["_"]).NoisyDSprites(**kw),
-    "color-dsprites": lambda **kw: __import__(f"{__name__}.variants", fromlist=["_"]).ColorDSprites(**kw),
-    "digits": lambda **kw: __import__(f"{__name__}.digits", fromlist=["_"]).Digits(**kw),
+    "dsprites": _lazy("DSprites"),
+    "noisy-dsprites": _lazy("NoisyDSprites"),
+    "color-dsprites": _lazy("ColorDSprites"),
+    "digits": _lazy("Digits"),
 }
 
 
@@ -34,4 +43,4 @@ def load_dataset(name, **kwargs):
                        "or give the path of a .npz/.npy file or image folder")
 
 
-__all__ = ["ArrayDataset", "DATASETS", "load_dataset"]
+__all__ = ["ArrayDataset", "DATASETS", "load_dataset", *_LAZY]

@@ -307,12 +307,12 @@ def baseline_table(dataset="dsprites", latent_dim=10, num_train=None, num_test=N
     (:data:`FULL_SIZES`) on a GPU and to :data:`CPU_SIZES` on a CPU: ``num_train`` / ``num_test`` codes
     for MIG, SAP and DCI (also the PCA/ICA fit size), ``num_sampled`` training points of the β-VAE and
     FactorVAE scores (half as many evaluation points). ``train_steps``: steps of each trained row
-    (default: the literature budget, 22,260, on a GPU; 1,000 on a CPU); ``train_lr`` their learning rate.
+    (default: the thesis budget, 22,260, on a GPU; 1,000 on a CPU); ``train_lr`` their learning rate.
     ``runs``: ``{name: run_dir}`` of trained runs to score instead of training ``name`` (any other name
     adds a row). Trained runs go to ``out/runs/<name>-seed<seed>`` (a temporary dir without ``out``).
     """
     from ..data import load_dataset
-    from ..train.config import LITERATURE_STEPS
+    from ..train.config import THESIS_STEPS
     from ..utils import resolve_device
 
     device = resolve_device(device)
@@ -324,7 +324,7 @@ def baseline_table(dataset="dsprites", latent_dim=10, num_train=None, num_test=N
     latent_dim = check_count(latent_dim, "latent-dim", 2)
     seeds = _parse_seeds(seeds)
     train_steps = check_count(train_steps, "train-steps") if train_steps is not None else \
-        (LITERATURE_STEPS if gpu else CPU_TRAIN_STEPS)
+        (THESIS_STEPS if gpu else CPU_TRAIN_STEPS)
     runs = dict(runs or {})
     names = list(BASELINES) if baselines is None else list(baselines)
     unknown = [n for n in names if n not in LABELS]
@@ -479,7 +479,7 @@ def format_markdown(result, gpu_note=None):
     for why in sorted(skipped):
         lines.append(f"- \"—\" for SAP and DCI: not computed ({why}).")
     lines.append("- Published (dSprites only): " + PUBLISHED_SOURCE + " The AAE is not in that table.")
-    lines.append("- " + (gpu_note or ("GPU literature-budget runs (22,260 steps) for InfoGAN and AAE: not yet "
+    lines.append("- " + (gpu_note or ("GPU runs at the thesis budget (22,260 steps) for InfoGAN and AAE: not yet "
                                       "measured." if result["device"] == "cpu" else
                                       "Trained rows on the GPU at the budget stated above.")))
     return "\n".join(lines) + "\n"

@@ -3,7 +3,7 @@
 A sweep is described by a YAML spec::
 
     base:                       # any TrainConfig field, shared by every run
-      steps: 22260
+      steps: 22260              # or a named budget: thesis (22,260) or study (300,000)
       batch_size: 64
       lr: 1.0e-4
     objectives:
@@ -256,7 +256,7 @@ def expand_spec(spec, sweep_dir, spec_path=None):
     """
     from ..objectives import OBJECTIVES, make_objective
     from ..objectives.registry import PYRO_OPTIONS
-    from ..train.config import TrainConfig
+    from ..train.config import TrainConfig, parse_steps
 
     if not isinstance(spec, dict):
         raise PyroVAEError("a sweep spec must be a mapping")
@@ -316,6 +316,8 @@ def expand_spec(spec, sweep_dir, spec_path=None):
                               "objective_options": dict(options), "seed": int(seed),
                               "out": str(sweep_dir / "runs" / rname)}
                     try:
+                        if "steps" in config:  # a count, or a named budget: thesis, study
+                            config["steps"] = parse_steps(config["steps"])
                         TrainConfig.from_dict(config).validate()
                     except PyroVAEError as e:
                         raise PyroVAEError(f"{where}: {e}") from None

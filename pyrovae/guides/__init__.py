@@ -1,6 +1,7 @@
 """The inference side: encoders and amortised guides q(z | x)."""
 from .encoders import ConvEncoder, MLPEncoder
-from .flows import IAFGuide
+from .flows import IAFGuide, IAFPosterior
 from .gaussian import AmortizedGuide, DiagonalGaussianGuide, LowRankGaussianGuide
 
-__all__ = ["AmortizedGuide", "ConvEncoder", "MLPEncoder", "DiagonalGaussianGuide", "LowRankGaussianGuide", "IAFGuide"]
+__all__ = ["AmortizedGuide", "ConvEncoder", "MLPEncoder", "DiagonalGaussianGuide", "LowRankGaussianGuide", "IAFGuide",
+           "IAFPosterior"]

@@ -1,6 +1,7 @@
 """The generative side: priors p(z), decoders, likelihoods p(x | z) and the Pyro model."""
 from .decoders import ConvDecoder, MLPDecoder
 from .factory import GUIDES, LIKELIHOODS, PRIORS, build_vae, parse_spec
+from .infogan import InfoGAN
 from .likelihoods import (BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood,
                           LaplaceLikelihood)
 from .priors import (FlowPrior, LaplacePrior, MixtureOfGaussiansPrior, StandardNormalPrior, StudentTPrior,
@@ -9,5 +10,5 @@ from .vae import VAEModel
 
 __all__ = ["ConvDecoder", "MLPDecoder", "BernoulliLikelihood", "ContinuousBernoulliLikelihood",
            "GaussianLikelihood", "LaplaceLikelihood", "StandardNormalPrior", "LaplacePrior", "StudentTPrior",
-           "MixtureOfGaussiansPrior", "VampPrior", "FlowPrior", "VAEModel", "build_vae", "parse_spec",
+           "MixtureOfGaussiansPrior", "VampPrior", "FlowPrior", "VAEModel", "InfoGAN", "build_vae", "parse_spec",
            "PRIORS", "LIKELIHOODS", "GUIDES"]

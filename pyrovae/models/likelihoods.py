@@ -130,3 +130,14 @@ class LaplaceLikelihood(_LocationScaleLikelihood):
 
     family = dist.Laplace
     label = "Laplace"
+
+
+def likelihood_for(x):
+    """The likelihood that ``auto`` (the trainer's default) picks for data ``x``, by their values:
+    ``bernoulli`` for binary data (dSprites), ``continuous-bernoulli`` for data in [0, 1] (digits, the
+    colour and noisy dSprites), ``gaussian`` for any other finite values."""
+    if bool(((x == 0) | (x == 1)).all()):
+        return "bernoulli"
+    if bool(((x >= 0) & (x <= 1)).all()):
+        return "continuous-bernoulli"
+    return "gaussian"

@@ -59,8 +59,7 @@ class AAE(AdversarialObjective):
 
     hyperparameters = {
         "adversarial_weight": (1.0, "aae: λ, weight of the encoder's adversarial term −log D(z)"),
-        "deterministic_encoder": (False, "aae: z = μ(x) (true) or z ~ q(z|x) (false); wae: the same, "
-                                         "default true"),
+        "deterministic_encoder": (False, "z = μ(x) (true) or z ~ q(z|x) (false) (aae, wae)"),
         "discriminator_lr": (1e-4, DISCRIMINATOR_HELP["discriminator_lr"]),
         "discriminator_units": (1000, DISCRIMINATOR_HELP["discriminator_units"]),
         "discriminator_layers": (2, DISCRIMINATOR_HELP["discriminator_layers"]),

@@ -16,15 +16,16 @@ from pathlib import Path
 
 import pyro
 import torch
-from tqdm.auto import tqdm
 
 from ..data import load_dataset
 from ..errors import PyroVAEError
 from ..models import build_vae
+from ..models.likelihoods import likelihood_for
 from ..objectives import make_objective
 from ..utils import cpu_threads, resolve_device, seed_everything
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import LITERATURE_STEPS, TrainConfig, cpu_step_budget, provenance, write_json
+from .config import THESIS_STEPS, TrainConfig, cpu_step_budget, provenance, write_json
+from .progress import Progress
 from .sampler import EpochSampler
 
 CHECKPOINT = "checkpoint.pt"
@@ -90,22 +91,19 @@ def build(config, dataset=None, device="cpu"):
     if config.batch_size > len(dataset):
         raise PyroVAEError(f"batch size {config.batch_size} is larger than the dataset ({len(dataset)} points): "
                            "lower --batch-size")
-    model, guide = build_vae(dataset.observation_shape, config.latent_dim, config.arch, config.prior,
-                             config.likelihood, config.guide)
-    _check_data(dataset, model.likelihood)
-    objective.dataset_size = len(dataset)
-    return dataset, model.to(device), guide.to(device), objective
-
-
-def _check_data(dataset, likelihood):
-    """NaN and the likelihood's support, on all data when it is in memory, else on a sample."""
+    # NaN, the likelihood "auto" resolves to and its support: on all data when in memory, else a sample
     data = getattr(dataset, "observations", None)
     if data is None:
         n = min(len(dataset), 256)
         data = dataset.batch(torch.randint(len(dataset), (n,), generator=torch.Generator().manual_seed(0)))
     if not bool(torch.isfinite(data).all()):
         raise PyroVAEError("the data contain NaN or infinite values: clean them before training")
-    likelihood.validate(data)
+    likelihood = likelihood_for(data) if config.likelihood == "auto" else config.likelihood
+    model, guide = build_vae(dataset.observation_shape, config.latent_dim, config.arch, config.prior,
+                             likelihood, config.guide)
+    model.likelihood.validate(data)
+    objective.dataset_size = len(dataset)
+    return dataset, model.to(device), guide.to(device), objective
 
 
 def fit(config, dataset=None, resume=False, progress=True):
@@ -125,11 +123,11 @@ def _fit(config, dataset, resume, progress):
         config = TrainConfig.from_dict(config)
     config.validate()
     device = resolve_device(config.device)
-    run_dir = Path(config.out or f"runs/{config.objective}-seed{config.seed}")
+    run_dir = run_dir_of(config)
     ckpt_path = run_dir / CHECKPOINT
 
     saved_steps = _check_resumable(run_dir, config) if resume else None
-    steps = config.steps or saved_steps or LITERATURE_STEPS
+    steps = config.steps or saved_steps or THESIS_STEPS
     # With no step budget on a CPU, time the first steps and fix a budget of a few minutes.
     calibrate = config.steps is None and saved_steps is None and device.type == "cpu"
     if not resume and ckpt_path.exists():
@@ -165,7 +163,7 @@ def _fit(config, dataset, resume, progress):
 
     model.train(), guide.train()
     sums, count, start, first_step = {}, 0, time.perf_counter(), step
-    bar = tqdm(total=steps, initial=step, disable=not progress, desc=config.objective, dynamic_ncols=True)
+    bar = Progress(steps, step, config.objective, progress)
     try:
         with _deferred_interrupts() as interrupted:
             while step < steps and not interrupted:
@@ -193,8 +191,7 @@ def _fit(config, dataset, resume, progress):
                     record.update({k: _plain(v / count) for k, v in sums.items()})
                     log.write(json.dumps(record) + "\n")
                     log.flush()
-                    bar.set_postfix(loss=f"{record['loss']:.2f}", recon=f"{record['recon']:.2f}",
-                                    kl=f"{record['kl']:.2f}", refresh=False)
+                    bar.log(record)
                     sums, count = {}, 0
                 if step % config.checkpoint_every == 0:
                     checkpoint()
@@ -263,15 +260,27 @@ def _open_log(path, step):
     return open(path, "a")
 
 
-def _check_resumable(run_dir, config):
-    """Raise unless ``config`` matches the saved run; return the saved step budget (None if none)."""
-    path = run_dir / CONFIG
-    if not path.exists():
-        return None  # nothing was saved yet: --resume starts the run
+def run_dir_of(config):
+    """Where ``config``'s run goes: its ``out``, else ``runs/<objective>-seed<seed>``."""
+    return Path(config.out or f"runs/{config.objective}-seed{config.seed}")
+
+
+def read_saved_config(run_dir):
+    """The config (a dict) a run dir's ``config.json`` holds; None when it has none yet."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        return None
     try:
-        saved = json.loads(path.read_text())["config"]
+        return json.loads(path.read_text())["config"]
     except (ValueError, KeyError):
         raise PyroVAEError(f"{path} is corrupt: delete the run dir to start over") from None
+
+
+def _check_resumable(run_dir, config):
+    """Raise unless ``config`` matches the saved run; return the saved step budget (None if none)."""
+    saved = read_saved_config(run_dir)
+    if saved is None:
+        return None  # nothing was saved yet: --resume starts the run
     current = config.to_dict()
     changed = sorted(k for k in saved if k not in RESUMABLE_CHANGES and saved[k] != current.get(k))
     if changed:
@@ -283,12 +292,9 @@ def _check_resumable(run_dir, config):
 def load_run(run_dir, device="auto"):
     """The trained model and guide of a run dir, with its config and dataset: ``Run``."""
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG).is_file():
+    saved = read_saved_config(run_dir)
+    if saved is None:
         raise PyroVAEError(f"{run_dir} is not a pyrovae run dir (no {CONFIG})")
-    try:
-        saved = json.loads((run_dir / CONFIG).read_text())["config"]
-    except (ValueError, KeyError):
-        raise PyroVAEError(f"{run_dir / CONFIG} is corrupt") from None
     config = TrainConfig.from_dict(saved)
     device = resolve_device(device)
     state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)

@@ -76,3 +76,12 @@ def test_likelihood_option_errors():
         _lik("gaussian-fixed:init_scale=1")
     with pytest.raises(PyroVAEError, match="unknown likelihood 'poisson'"):
         _lik("poisson")
+
+
+def test_auto_picks_the_likelihood_whose_support_holds_the_data():
+    from pyrovae.models.likelihoods import likelihood_for
+
+    assert likelihood_for(torch.tensor([[0.0, 1.0], [1.0, 1.0]])) == "bernoulli"
+    assert likelihood_for(torch.tensor([[0.0, 0.5], [1.0, 1.0]])) == "continuous-bernoulli"
+    assert likelihood_for(torch.tensor([[0.0, 1.5]])) == "gaussian"
+    assert likelihood_for(torch.tensor([[-0.1, 0.5]])) == "gaussian"

@@ -16,8 +16,8 @@ disentanglement_lib's numbers from the numpy ``random_state`` (the dSprites draw
 noise array in its channels-last shape, then transposed); ``batch(indices, generator=None)`` — the
 training path — draws the colour/noise with torch on the indices' device, from ``generator`` or, by
 default, torch's global RNG (which the trainer seeds and checkpoints, so resumed runs repeat).
-Neither likelihood assumption holds for the Bernoulli: use ``--likelihood continuous-bernoulli``
-(or ``gaussian``) with them.
+They are not binary: the trainer's default likelihood ``auto`` gives them ``continuous-bernoulli`` (or
+choose ``gaussian``), not the Bernoulli.
 
 Built on :class:`pyrovae.data.dsprites.DSprites` (imported when a variant is made); every other
 attribute (``factor_names``, ``factor_sizes``, ``sample_factors``, ``index_to_factors``, ...) is the

@@ -85,6 +85,15 @@ def test_cli_reports_a_bad_spec_in_one_line(tmp_path, capsys):
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
 
 
+def test_a_spec_names_its_step_budget(tmp_path):
+    spec = {"base": {**FAST, "steps": "study"}, "objectives": ["vae"],
+            "datasets": [{"dataset": "toy-shapes", "config": {"steps": "thesis"}}, "digits"]}
+    steps = {run.dataset: run.config["steps"] for run in expand_spec(spec, tmp_path).runs}
+    assert steps == {"toy-shapes": 22_260, "digits": 300_000}
+    with pytest.raises(PyroVAEError, match="thesis .* or study"):
+        expand_spec({"base": {**FAST, "steps": "forever"}, "objectives": ["vae"]}, tmp_path)
+
+
 def test_thesis_spec_expands_to_170_runs_with_the_thesis_budget(tmp_path, capsys):
     plan = load_plan(EXAMPLES / "thesis_table_5_4.yaml", tmp_path)
     assert len(plan.runs) == (4 + 5 + 4 + 4) * 10

@@ -82,20 +82,23 @@ def test_mws_and_mss_match_their_formulas_when_the_batch_is_a_subset():
     np.testing.assert_allclose(mss_marg.numpy(), np.log((w * q).sum(1)), atol=1e-10)
 
 
-def test_mss_is_unbiased_for_q_z_over_all_batches():
-    """E over every batch containing x_0 (others drawn without replacement) of q̂(z) = q(z), exactly."""
+def test_mss_is_unbiased_for_q_z_over_all_batches_in_every_row():
+    """For each row i: the code drawn from x_0 sits at position i and the other positions hold every
+    ordered choice of other points (drawn without replacement); the mean of q̂(z) over those batches is
+    q(z), exactly. Row 0 alone would pass the widely copied matrix that puts 1/N into column 0."""
     n_data, b, d = 6, 3, 2
     loc, scale, _ = gaussian_batch(n_data, d, seed=2)
     z0 = torch.tensor([0.3, -0.7], dtype=torch.float64)
     exact = dist.Normal(loc, scale).log_prob(z0).sum(-1).exp().mean()
-    estimates = []
-    for others in itertools.combinations(range(1, n_data), b - 1):
-        idx = [0, *others]
-        z = z0.expand(b, d)  # only row 0 (the code drawn from x_0) is read below
-        log_q = log_density_matrix(dist.Normal(loc[idx], scale[idx]), z)
-        log_qz, _ = aggregate_log_densities(log_q, log_weight_matrix(b, n_data, "mss", dtype=torch.float64))
-        estimates.append(log_qz[0].exp())
-    assert torch.allclose(torch.stack(estimates).mean(), exact, rtol=1e-12)
+    log_w = log_weight_matrix(b, n_data, "mss", dtype=torch.float64)
+    for row in range(b):
+        estimates = []
+        for others in itertools.permutations(range(1, n_data), b - 1):
+            idx = [*others[:row], 0, *others[row:]]
+            z = z0.expand(b, d)  # only row `row` (the code drawn from x_0) is read below
+            log_qz, _ = aggregate_log_densities(log_density_matrix(dist.Normal(loc[idx], scale[idx]), z), log_w)
+            estimates.append(log_qz[row].exp())
+        assert torch.allclose(torch.stack(estimates).mean(), exact, rtol=1e-12), f"row {row}"
 
 
 @pytest.mark.parametrize("estimator", ["mss", "mws"])

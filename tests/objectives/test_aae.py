@@ -1,11 +1,13 @@
 """The adversarial autoencoder: its discriminator learns, the aggregate posterior moves to the prior, the
 loss is recon + λ·(−log D(z)) with no KL, the discriminator stays isolated, and it trains from the CLI."""
+import copy
 import io
 import math
 
 import pyro
 import pytest
 import torch
+from torch.nn import functional as F
 
 from pyrovae.cli import main
 from pyrovae.errors import PyroVAEError
@@ -114,16 +116,41 @@ def test_deterministic_encoder_feeds_the_posterior_mean():
     assert prior_draws.shape == codes.shape
 
 
-def test_vectorised_particles_and_a_mixture_prior_work():
+def test_vectorised_particles_and_a_mixture_prior_give_the_per_particle_terms():
+    """With P vectorised particles the encoder's term is the particle average of −log D(z) at each
+    particle's codes, and the discriminator's step is cross-entropy on all P·B codes (label 1) against
+    as many draws of the mixture prior (label 0) — each checked against a hand computation."""
     pyro.clear_param_store()
     torch.manual_seed(0)
     model, guide = build_vae((1, 12), latent_dim=3, arch="mlp", prior="mixture:components=4")
+    with torch.no_grad():  # the prior's components far apart: its draws are not N(0, I)'s
+        model.prior.locs.copy_(torch.arange(4.0)[:, None] * 5.0)
     x = (torch.rand(8, 1, 12) < 0.5).float()
-    objective = make_objective("aae", num_particles=3, vectorize_particles=True, **SMALL)
-    loss = objective.differentiable_loss(model, guide, x)
-    assert math.isfinite(float(loss.detach()))
+    objective = make_objective("aae", num_particles=3, vectorize_particles=True, adversarial_weight=2.0, **SMALL)
+    objective.differentiable_loss(model, guide, x)  # builds the discriminator; its first step below
     objective.after_step()
-    assert torch.isfinite(objective.terms["discriminator_loss"])
+    loss = objective.differentiable_loss(model, guide, x)
+    terms = objective.terms
+    (codes, prior_draws), = objective._codes
+    assert codes.shape == prior_draws.shape == (3, 8, 3)
+    with torch.no_grad():
+        disc = copy.deepcopy(objective.discriminator)
+        logits = disc(codes)
+        per_particle = F.softplus(logits[..., AAE.POSTERIOR] - logits[..., AAE.PRIOR]).mean(-1)  # −log D(z)
+        assert float(terms["adversarial"]) == pytest.approx(float(per_particle.mean()), rel=1e-5)
+        assert float(loss.detach()) == pytest.approx(float(terms["recon"] + 2.0 * per_particle.mean()), rel=1e-5)
+        both = torch.cat([prior_draws.reshape(-1, 3), codes.reshape(-1, 3)])
+        labels = torch.cat([torch.zeros(24, dtype=torch.long), torch.ones(24, dtype=torch.long)])
+        logits = disc(both)
+        expected_loss = F.cross_entropy(logits, labels)
+        expected_accuracy = (logits.argmax(-1) == labels).float().mean()
+    assert prior_draws.abs().max() > 8  # drawn from the mixture's far components
+    objective.after_step()
+    assert float(terms["discriminator_loss"]) == pytest.approx(float(expected_loss), rel=1e-5)
+    assert float(terms["discriminator_accuracy"]) == pytest.approx(float(expected_accuracy))
+    assert float(terms["js_estimate"]) == pytest.approx(math.log(2) - float(expected_loss), rel=1e-5)
+    for p0, p1 in zip(disc.parameters(), objective.discriminator.parameters()):
+        assert not torch.equal(p0, p1)  # the step was taken
 
 
 def test_state_round_trips_and_bad_options_are_one_line_errors():

@@ -15,7 +15,8 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
     ("flow_guide.py", "iaf:flows=2: held-out ELBO"),
 ])
 def test_example_runs(script, expected, tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",  # this checkout's pyrovae, not an installed one
+           "PYTHONPATH": os.pathsep.join([str(EXAMPLES.parent), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, str(EXAMPLES / script)], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -24,6 +24,7 @@ as ``warmup=`` instead. Objectives whose loss does not separate into recon + res
 """
 import torch
 from pyro.infer import TraceMeanField_ELBO
+from pyro.util import warn_if_nan
 from pyro.poutine.scale_messenger import ScaleMessenger
 from torch.distributions import kl_divergence
 
@@ -178,8 +179,17 @@ class Objective(TraceMeanField_ELBO):
         return float(loss.detach())
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
+        # The particle average is taken here, not by Trace_ELBO.differentiable_loss: that one returns
+        # loss + (surrogate − surrogate.item()), turning the loss that needs grad into a Python number on
+        # every step — a device sync, and torch's "Consider using tensor.detach() first" warning where
+        # .item() warns. Same value and gradients.
         self._begin()
-        return super().differentiable_loss(*self.wrap(model, guide), *args, **kwargs)
+        model, guide = self.wrap(model, guide)
+        loss = 0.0
+        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
+            loss = loss + self._differentiable_loss_particle(model_trace, guide_trace)[1] / self.num_particles
+        warn_if_nan(loss, "loss")
+        return loss
 
     def _begin(self):
         self._accumulated = {}

@@ -269,6 +269,23 @@ def test_cli_strings_are_parsed():
     assert make_objective("wae", deterministic_encoder="false").deterministic_encoder is False
 
 
+def test_differentiable_loss_never_turns_a_tensor_that_needs_grad_into_a_number(small_vae, monkeypatch):
+    """No ``.item()`` / ``float()`` of the graph per step: each is a device sync, and torch warns
+    "Consider using tensor.detach() first" (Pyro's Trace_ELBO.differentiable_loss calls ``.item()``)."""
+    model, guide, x = small_vae
+    for method in ("item", "__float__"):
+        def guarded(self, *args, _original=getattr(torch.Tensor, method), _method=method):
+            assert not self.requires_grad, f"{_method}() of a tensor that needs grad"
+            return _original(self, *args)
+
+        monkeypatch.setattr(torch.Tensor, method, guarded)
+    for name in sorted({*EXPECTED_TERMS, "aae"}):
+        objective = make_objective(name, **SMALL.get(name, {}), **({"discriminator_units": 8} if name == "aae" else {}))
+        objective.dataset_size = 1000
+        objective.differentiable_loss(model, guide, x).backward()
+        objective.after_step()
+
+
 def test_objectives_work_as_the_loss_of_pyro_svi():
     """Pyro's SVI calls ``loss_and_grads``: it must give the same loss (a float) and the same gradients
     as ``differentiable_loss``, with the β scale applied once."""

@@ -13,6 +13,11 @@ def _flag(key):
     return "--" + key.replace("_", "-")
 
 
+def _shown(value):
+    """A hyperparameter default as the user types it."""
+    return "auto" if value is None else str(value).lower() if isinstance(value, bool) else value
+
+
 def _add_objective_options(parser):
     """One help section per objective, listing its options with their defaults; each option is defined
     once: in its objective's section, or among the shared ones (its help names the objectives and
@@ -21,28 +26,24 @@ def _add_objective_options(parser):
     from .objectives.base import GENERIC_HYPERPARAMETERS
 
     objectives = {name: cls for name, cls in sorted(OBJECTIVES.items()) if cls.name == name}  # no aliases
-    users = {}  # option -> {objective: default}
+    users, helps, sections = {}, {}, {}  # option -> {objective: default}; option -> help; objective -> group
     for name, cls in objectives.items():
-        for key, (default, _) in cls.hyperparameters.items():
+        for key, (default, help_text) in cls.hyperparameters.items():
             users.setdefault(key, {})[name] = default
-    shown = lambda value: "auto" if value is None else str(value).lower() if isinstance(value, bool) else value  # noqa: E731
-    sections = {}
-    for name, cls in objectives.items():
+            helps.setdefault(key, help_text)
         own = [k for k in cls.hyperparameters if k not in GENERIC_HYPERPARAMETERS]
-        listed = ", ".join(f"{_flag(k)} {shown(cls.hyperparameters[k][0])}" for k in own) or "no options of its own"
+        listed = ", ".join(f"{_flag(k)} {_shown(cls.hyperparameters[k][0])}" for k in own) or "no options of its own"
         sections[name] = parser.add_argument_group(f"--objective {name}", f"options (default): {listed}")
     shared = parser.add_argument_group("options of several objectives")
     generic = parser.add_argument_group("every objective")
     for key, defaults in users.items():
-        help_text = next(cls.hyperparameters[key][1] for cls in objectives.values() if key in cls.hyperparameters)
-        group = generic if key in GENERIC_HYPERPARAMETERS else sections[next(iter(defaults))] \
-            if len(defaults) == 1 else shared
-        if key not in GENERIC_HYPERPARAMETERS:
-            help_text += " (default " + ", ".join(f"{obj}: {shown(v)}" for obj, v in defaults.items()) + ")"
+        if key in GENERIC_HYPERPARAMETERS:
+            group, said = generic, _shown(next(iter(defaults.values())))
         else:
-            help_text += f" (default {shown(next(iter(defaults.values())))})"
+            group = sections[next(iter(defaults))] if len(defaults) == 1 else shared
+            said = ", ".join(f"{obj}: {_shown(value)}" for obj, value in defaults.items())
         group.add_argument(_flag(key), dest="hp_" + key, metavar=key.upper(), default=None,
-                           type=_hyperparameter_type(defaults), help=help_text)
+                           type=_hyperparameter_type(defaults), help=f"{helps[key]} (default {said})")
 
 
 class _HelpFormatter(argparse.HelpFormatter):

@@ -171,10 +171,12 @@ def _per_particle_reference(name, objective, codes, prior_draws, loc, scale):
         log_w = log_weight_matrix(codes.shape[1], objective.dataset_size)
         parts = [tc_decomposition(log_density_matrix(torch.distributions.Normal(loc, scale), z), log_w,
                                   torch.distributions.Normal(0.0, 1.0).log_prob(z)) for z in codes]
-        return {key: torch.stack([part[i].mean() for part in parts]).mean() for i, key in enumerate(("mi", "tc", "dwkl"))}
+        return {key: torch.stack([part[i].mean() for part in parts]).mean()
+                for i, key in enumerate(("mi", "tc", "dwkl"))}
     if name == "info-vae":  # the prior draws may be one batch shared by the particles
         (draws,) = prior_draws
-        return {"mmd": torch.stack([mmd(z, p, objective.kernel) for z, p in zip(codes, draws.expand(codes.shape))]).mean()}
+        per_particle = [mmd(z, p, objective.kernel) for z, p in zip(codes, draws.expand(codes.shape))]
+        return {"mmd": torch.stack(per_particle).mean()}
     return {}
 
 

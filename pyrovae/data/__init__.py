@@ -19,6 +19,11 @@ DATASETS = {
     "noisy-dsprites": lambda **kw: __import__(f"{__name__}.variants", fromlist=["_"]).NoisyDSprites(**kw),
     "color-dsprites": lambda **kw: __import__(f"{__name__}.variants", fromlist=["_"]).ColorDSprites(**kw),
     "digits": lambda **kw: __import__(f"{__name__}.digits", fromlist=["_"]).Digits(**kw),
+    # the 2019 study's datasets, read from their official files (path=FILE or FOLDER; docs/datasets.md)
+    "shapes3d": lambda **kw: __import__(f"{__name__}.shapes3d", fromlist=["_"]).Shapes3D(**kw),
+    "mpi3d": lambda **kw: __import__(f"{__name__}.mpi3d", fromlist=["_"]).MPI3D(**kw),
+    "smallnorb": lambda **kw: __import__(f"{__name__}.smallnorb", fromlist=["_"]).SmallNORB(**kw),
+    "cars3d": lambda **kw: __import__(f"{__name__}.cars3d", fromlist=["_"]).Cars3D(**kw),
 }
 
 

@@ -69,8 +69,7 @@ class GridDataset:
     def factors_to_index(self, factors, random_state=None):
         """Image indices int64 [n] of factor classes [n, K]; nuisance factors are drawn from
         ``random_state`` (required when the grid has any)."""
-        factors = _check_classes(np.asarray(factors) if not isinstance(factors, torch.Tensor) else factors,
-                                 tuple(self.factor_sizes), tuple(self.factor_names))
+        factors = _check_classes(factors, tuple(self.factor_sizes), tuple(self.factor_names))
         grid = np.zeros((len(factors), len(self._grid)), dtype=np.int64)
         grid[:, self._latent] = factors
         if len(self._nuisance) and random_state is None:
@@ -84,7 +83,8 @@ class GridDataset:
         """Factor classes int64 [n, K] (nuisance factors left out) of image indices [n]."""
         index = np.atleast_1d(np.asarray(index))
         if index.ndim != 1 or not (np.issubdtype(index.dtype, np.integer) or index.size == 0):
-            raise PyroVAEError(f"image indices must be a 1-D integer array, got shape {index.shape} and dtype {index.dtype}")
+            raise PyroVAEError(f"image indices must be a 1-D integer array, got shape {index.shape} and dtype "
+                               f"{index.dtype}")
         index = index.astype(np.int64)
         if index.size and (index.min() < 0 or index.max() >= self._len):
             raise PyroVAEError(f"{self.name}: image indices are 0 … {self._len - 1}, got "
@@ -127,7 +127,8 @@ class GridDataset:
 
     def batch(self, indices):
         """Images float32 [B, C, H, W] in [0, 1] of image indices [B] (a LongTensor), on ``indices.device``."""
-        if not (isinstance(indices, torch.Tensor) and indices.dtype in (torch.int64, torch.int32) and indices.ndim == 1):
+        if not (isinstance(indices, torch.Tensor) and indices.dtype in (torch.int64, torch.int32)
+                and indices.ndim == 1):
             what = f"{type(indices).__name__} {getattr(indices, 'dtype', '')} {tuple(getattr(indices, 'shape', ()))}"
             raise PyroVAEError(f"{type(self).__name__}.batch needs a 1-D int64 tensor of image indices, got {what}")
         index = indices.cpu().numpy().astype(np.int64)

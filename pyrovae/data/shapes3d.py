@@ -42,7 +42,8 @@ def import_h5py():
     try:
         import h5py
     except ImportError:
-        raise PyroVAEError("reading 3dshapes.h5 needs h5py: install the extra with pip install 'pyrovae[datasets]'") from None
+        raise PyroVAEError("reading 3dshapes.h5 needs h5py: install the extra with "
+                           "pip install 'pyrovae[datasets]'") from None
     return h5py
 
 

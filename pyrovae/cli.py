@@ -79,7 +79,8 @@ def _add_train_parser(sub):
     p.add_argument("--dataset",
                    help=f"one of: {', '.join(sorted(DATASETS))}, or the path of a .npz/.npy file or image folder")
     p.add_argument("--path", help="the official dSprites .npz (dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz) "
-                   "instead of the procedural render")
+                   "instead of the procedural render; for shapes3d, mpi3d, smallnorb and cars3d the official file or "
+                   "folder (docs/datasets.md)")
     p.add_argument("--prior", help=_component_help(PRIORS))
     p.add_argument("--guide", help=_component_help(GUIDES))
     p.add_argument("--likelihood",
@@ -156,10 +157,21 @@ def _plot(args):
 
 
 def _evaluate(args):
-    from .experiments.evaluate import evaluate_run
+    from .experiments.evaluate import evaluate_run, parse_metrics
     from .train import load_run
 
-    evaluate_run(load_run(args.run_dir, device=args.device), num_train=args.eval_points, seed=args.seed)
+    if args.metrics is not None:
+        parse_metrics(args.metrics)  # a bad name fails before the run is loaded
+    chen_points = args.chen_points
+    if chen_points not in (None, "all"):
+        try:
+            chen_points = int(chen_points)
+        except ValueError:
+            chen_points = 0
+        if chen_points < 2:
+            raise PyroVAEError(f"--chen-points must be 'all' or an integer >= 2, got {args.chen_points!r}")
+    evaluate_run(load_run(args.run_dir, device=args.device), num_train=args.eval_points, seed=args.seed,
+                 metrics=args.metrics, chen_points=chen_points)
     print(f"metrics written to {args.run_dir}/metrics.json")
 
 
@@ -175,6 +187,11 @@ def build_parser():
     p.add_argument("--device", default="auto")
     p.add_argument("--eval-points", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated metrics to compute and merge into metrics.json (default: all): model, mig, "
+                        "chen-mig, sap, dci, modularity, unsupervised, beta-vae, factor-vae, downstream")
+    p.add_argument("--chen-points", default=None,
+                   help="points of Chen et al.'s MIG: an integer, or 'all' for the whole dataset (default: --eval-points)")
     from .experiments.sweep import add_sweep_parser
     from .experiments.report import add_report_parser
     from .experiments.baselines import add_baselines_parser

@@ -8,7 +8,8 @@ from .arrays import ArrayDataset
 
 # The dataset classes, imported on first use so that ``import pyrovae.data`` stays cheap (no scikit-learn,
 # no dSprites tables): class name -> its module.
-_LAZY = {"DSprites": "dsprites", "NoisyDSprites": "variants", "ColorDSprites": "variants", "Digits": "digits"}
+_LAZY = {"DSprites": "dsprites", "NoisyDSprites": "variants", "ColorDSprites": "variants", "Digits": "digits",
+         "Shapes3D": "shapes3d", "MPI3D": "mpi3d", "SmallNORB": "smallnorb", "Cars3D": "cars3d"}
 
 
 def __getattr__(name):
@@ -28,6 +29,11 @@ DATASETS = {
     "noisy-dsprites": _lazy("NoisyDSprites"),
     "color-dsprites": _lazy("ColorDSprites"),
     "digits": _lazy("Digits"),
+    # the 2019 study's datasets, read from their official files (path=FILE or FOLDER; docs/datasets.md)
+    "shapes3d": _lazy("Shapes3D"),
+    "mpi3d": _lazy("MPI3D"),
+    "smallnorb": _lazy("SmallNORB"),
+    "cars3d": _lazy("Cars3D"),
 }
 
 

@@ -388,14 +388,14 @@ def _packed_to_pixels(packed, shifts, dtype=torch.float32):
     return bits.reshape(len(packed), IMAGE_SIZE, IMAGE_SIZE).to(dtype)
 
 
-def _check_classes(classes, sizes):
-    """``classes`` as an int64 array [n, 5], checked against the grid ``sizes``."""
+def _check_classes(classes, sizes, names=FACTOR_NAMES):
+    """``classes`` as an int64 array [n, K], checked against the grid ``sizes`` (factors called ``names``)."""
     if isinstance(classes, torch.Tensor):
         classes = classes.detach().cpu().numpy()
     classes = np.asarray(classes)
     if classes.ndim != 2 or classes.shape[1] != len(sizes):
         raise PyroVAEError(f"factor classes must be an integer array of shape [n, {len(sizes)}] "
-                           f"({', '.join(FACTOR_NAMES)}), got shape {classes.shape}: use classes[None] for one image")
+                           f"({', '.join(names)}), got shape {classes.shape}: use classes[None] for one image")
     if not (np.issubdtype(classes.dtype, np.integer) or (classes.size == 0 and classes.dtype == np.float64)):
         raise PyroVAEError(f"factor classes must be integers, got dtype {classes.dtype}: "
                            "pass class indices (e.g. classes.astype(int)), not factor values")
@@ -404,8 +404,8 @@ def _check_classes(classes, sizes):
         bad = (classes < 0) | (classes >= np.asarray(sizes))
         if bad.any():
             row, col = np.argwhere(bad)[0]
-            raise PyroVAEError(f"factor class {classes[row, col]} of {FACTOR_NAMES[col]} (row {row}) is out of range: "
-                               f"{FACTOR_NAMES[col]} classes are 0 … {sizes[col] - 1}")
+            raise PyroVAEError(f"factor class {classes[row, col]} of {names[col]} (row {row}) is out of range: "
+                               f"{names[col]} classes are 0 … {sizes[col] - 1}")
     return classes
 
 
@@ -435,12 +435,12 @@ def _read_npy_header(f, name, path):
     return np.lib.format.read_array_header_2_0(f)
 
 
-def _npz_member(zf, name, path):
+def _npz_member(zf, name, path, official=OFFICIAL_FILE):
     """(open member file positioned at the data, shape, dtype) of ``name`` in the npz."""
     member = name + ".npy"
     if member not in zf.namelist():
         present = ", ".join(n[:-4] for n in zf.namelist()) or "none"
-        raise PyroVAEError(f"{path} has no '{name}' array (it has {present}): give the official {OFFICIAL_FILE}")
+        raise PyroVAEError(f"{path} has no '{name}' array (it has {present}): give the official {official}")
     f = zf.open(member)
     shape, fortran, dtype = _read_npy_header(f, name, path)
     if fortran and len(shape) > 1:

@@ -1,9 +1,14 @@
-"""Evaluate a trained run with the whole metric suite and write ``metrics.json``.
+"""Evaluate a trained run with the whole metric suite (or the metrics named) and write ``metrics.json``.
 
 Codes are the guide's representation (the posterior mean for the Gaussian guide) of observations
 sampled through the ground-truth protocol (``sample_factors`` / ``sample_observations_from_factors``),
 as in disentanglement_lib: ``num_train`` training and ``num_test`` test points from one RandomState.
 Datasets without ground-truth factors get the unsupervised and model-level scores only.
+
+Two MIGs are reported side by side: the study's (``mig.discrete_mig``: 20-bin histograms of the codes)
+and Chen et al.'s (``chen_mig.mig``: mutual information estimated from q(z|x) itself, see
+:mod:`pyrovae.metrics.chen_mig`), by default on the same ``num_train`` points; ``chen_points="all"``
+uses every image of the dataset, as Chen et al. do.
 """
 import json
 import time
@@ -11,7 +16,18 @@ import time
 import numpy as np
 import torch
 
+from ..errors import PyroVAEError
 from ..train.config import write_json
+
+#: the ``--metrics`` names, in the order they are computed ("model": KL per dimension, reconstruction,
+#: log p(x), active units; the others write the metrics.json group of the same name, with underscores)
+METRICS = ("model", "mig", "chen-mig", "sap", "dci", "modularity", "unsupervised", "beta-vae", "factor-vae",
+           "downstream")
+ARRAY_METRIC_OF = {"mig": "mig", "sap": "sap", "dci": "dci", "modularity": "modularity_explicitness",
+                   "unsupervised": "unsupervised"}
+MIG_NOTE = ("The two MIGs differ because the study's bins the posterior means into 20 equal-width bins (the "
+            "outermost codes set the bin width, and the binning caps what a code can resolve), while Chen et "
+            "al.'s integrates over q(z|x) itself, noise included, without bins.")
 
 # (num_train, num_test, sampled-score train/eval points, IS samples) on a GPU: the study's sizes
 GPU_SIZES = (10_000, 5_000, 10_000, 1_000)
@@ -42,11 +58,87 @@ def _codes_and_factors(dataset, represent, num, random_state, batch_size=256):
     return np.concatenate(codes), np.concatenate(factors)
 
 
-def evaluate_run(run, num_train=None, seed=0, write=True, verbose=True):
-    """Compute every score for a :class:`~pyrovae.train.Run`; returns the dict written to metrics.json."""
-    from .. import metrics
+def parse_metrics(names):
+    """``--metrics`` (a comma-separated string or a list; ``all`` for every metric) as a list of names."""
+    if names is None:
+        return list(METRICS)
+    items = [n.strip().lower().replace("_", "-") for n in (names.split(",") if isinstance(names, str) else names)]
+    items = [{"modularity-explicitness": "modularity"}.get(n, n) for n in items if n]
+    if "all" in items:
+        return list(METRICS)
+    unknown = [n for n in items if n not in METRICS]
+    if unknown or not items:
+        raise PyroVAEError(f"unknown metric(s) {', '.join(unknown) or '(none given)'}: choose from "
+                           f"{', '.join(METRICS)} or all (comma-separated)")
+    return [n for n in METRICS if n in items]
+
+
+def gaussian_posterior(guide):
+    """Whether ``guide.encode(x)`` gives the exact Gaussian marginals q(z_j | x) = N(loc_j, scale_j²)."""
+    from ..guides.gaussian import DiagonalGaussianGuide, LowRankGaussianGuide
+
+    return isinstance(guide, (DiagonalGaussianGuide, LowRankGaussianGuide))
+
+
+def posterior_function(guide, device, batch_size=256):
+    """numpy observations [n, ...] -> numpy [n, 2D]: the means and standard deviations of q(z_j | x)."""
+
+    @torch.no_grad()
+    def posterior(observations):
+        observations = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
+        out = [torch.cat(guide.encode(observations[i:i + batch_size].to(device)), dim=1).cpu()
+               for i in range(0, len(observations), batch_size)]
+        return torch.cat(out).double().numpy()
+
+    return posterior
+
+
+def chen_mig(guide, dataset, num_points="all", num_samples=10_000, seed=0, batch_size=256):
+    """Chen et al.'s MIG of a trained Gaussian ``guide`` on a ground-truth ``dataset``.
+
+    ``num_points="all"``: every image of the dataset (``batch`` + ``index_to_factors``), as Chen et al.;
+    an integer: that many points drawn through ``sample_factors`` / ``sample_observations_from_factors``
+    from ``RandomState(seed)`` (the same points as the other metrics' training codes when it equals
+    ``num_train``). Returns ``{"mig", "standard_error", "num_points", "num_samples", "points" ("whole
+    dataset" or "sampled"), "gaps": {factor: gap}}`` (see :func:`pyrovae.metrics.chen_mutual_info_gap`).
+    """
+    from ..metrics import chen_mutual_info_gap
+
+    if not gaussian_posterior(guide):
+        raise PyroVAEError(f"chen-mig needs q(z_j|x) in closed form: train with --guide diagonal or lowrank (this run "
+                           f"has {type(guide).__name__})")
+    device = next(guide.parameters()).device
+    posterior = posterior_function(guide, device, batch_size)
+    if num_points == "all":
+        if not hasattr(dataset, "index_to_factors"):
+            raise PyroVAEError(f"chen-mig over the whole dataset needs index_to_factors, which {type(dataset).__name__} "
+                               "lacks: give a number of points instead")
+        params, factors = [], []
+        with torch.no_grad():
+            for start in range(0, len(dataset), batch_size):
+                index = torch.arange(start, min(start + batch_size, len(dataset)))
+                params.append(torch.cat(guide.encode(dataset.batch(index.to(device))), dim=1).cpu().double().numpy())
+                factors.append(dataset.index_to_factors(index.numpy()))
+        params, factors = np.concatenate(params), np.concatenate(factors)
+    else:
+        params, factors = _codes_and_factors(dataset, posterior, int(num_points), np.random.RandomState(seed))
+    locs, scales = np.split(params, 2, axis=1)
+    out = chen_mutual_info_gap(locs, scales, factors, num_samples=num_samples, random_state=seed)
+    names = list(getattr(dataset, "factor_names", None) or [f"factor_{k}" for k in range(factors.shape[1])])
+    return {"mig": out["mig"], "standard_error": out["standard_error"], "num_points": out["num_points"],
+            "num_samples": out["num_samples"], "points": "whole dataset" if num_points == "all" else "sampled",
+            "gaps": {names[k]: gap for k, gap in zip(out["factors"], out["gaps"])}}
+
+
+def evaluate_run(run, num_train=None, seed=0, write=True, verbose=True, metrics=None, chen_points=None):
+    """Compute the scores of a :class:`~pyrovae.train.Run` (all of them, or the ``metrics`` named: see
+    :func:`parse_metrics`); returns the dict written to metrics.json. With ``metrics`` given, the results
+    are merged into the run's existing metrics.json. ``chen_points``: the points of Chen et al.'s MIG
+    (default ``num_train``; ``"all"``: the whole dataset)."""
+    from .. import metrics as scores
     from ..metrics import model_scores
 
+    selected = set(parse_metrics(metrics))
     device = next(run.guide.parameters()).device
     sizes = GPU_SIZES if device.type == "cuda" else CPU_SIZES
     num_train = num_train or run.config.eval_points or sizes[0]
@@ -63,35 +155,58 @@ def evaluate_run(run, num_train=None, seed=0, write=True, verbose=True):
     generator = torch.Generator().manual_seed(seed)
     x = dataset.batch(torch.randint(len(dataset), (min(len(dataset), 256),), generator=generator).to(device))
     run.model.eval(), run.guide.eval()
-    kl = model_scores.kl_per_dimension(run.model, run.guide, x)
-    results["kl_per_dim"] = kl.tolist()
-    results["reconstruction"] = model_scores.reconstruction_error(run.model, run.guide, x)
-    ll = model_scores.importance_log_likelihood(run.model, run.guide, x[:64], num_samples=num_is)
-    results["log_likelihood"] = {"mean": ll["mean_log_likelihood"], "fraction_pareto_k_above_0.7":
-                                 ll["fraction_unreliable"], "max_pareto_k": float(np.max(ll["pareto_k"])),
-                                 "num_points": 64, "num_samples": num_is}
+    if "model" in selected:
+        kl = model_scores.kl_per_dimension(run.model, run.guide, x)
+        results["kl_per_dim"] = kl.tolist()
+        results["reconstruction"] = model_scores.reconstruction_error(run.model, run.guide, x)
+        ll = model_scores.importance_log_likelihood(run.model, run.guide, x[:64], num_samples=num_is)
+        results["log_likelihood"] = {"mean": ll["mean_log_likelihood"], "fraction_pareto_k_above_0.7":
+                                     ll["fraction_unreliable"], "max_pareto_k": float(np.max(ll["pareto_k"])),
+                                     "num_points": 64, "num_samples": num_is}
 
+    array = [ARRAY_METRIC_OF[n] for n in METRICS if n in selected and n in ARRAY_METRIC_OF]
     if hasattr(dataset, "sample_factors"):
-        rs = np.random.RandomState(seed)
-        codes_train, factors_train = _codes_and_factors(dataset, represent, num_train, rs)
-        codes_test, factors_test = _codes_and_factors(dataset, represent, num_test, rs)
-        results["active_units"] = model_scores.active_units(codes_train)
-        start = time.perf_counter()
-        results.update(metrics.compute_array_metrics(codes_train, factors_train, codes_test, factors_test))
-        timings["array_metrics"] = round(time.perf_counter() - start, 3)
-        timed("beta_vae", metrics.beta_vae_score, dataset, represent, np.random.RandomState(seed),
-              num_train=num_sampled, num_eval=max(num_sampled // 2, 1))
-        timed("factor_vae", metrics.factor_vae_score, dataset, represent, np.random.RandomState(seed),
-              num_train=num_sampled, num_eval=max(num_sampled // 2, 1),
-              num_variance_estimate=min(num_train, 10_000))
-        timed("downstream", metrics.downstream_sample_efficiency, codes_train, factors_train, codes_test,
-              factors_test)
+        if selected & {"model", "downstream"} or array:
+            rs = np.random.RandomState(seed)
+            codes_train, factors_train = _codes_and_factors(dataset, represent, num_train, rs)
+            codes_test, factors_test = _codes_and_factors(dataset, represent, num_test, rs)
+        if "model" in selected:
+            results["active_units"] = model_scores.active_units(codes_train)
+        if array:
+            start = time.perf_counter()
+            results.update(scores.compute_array_metrics(codes_train, factors_train, codes_test, factors_test,
+                                                        metrics=array))
+            timings["array_metrics"] = round(time.perf_counter() - start, 3)
+        if "beta-vae" in selected:
+            timed("beta_vae", scores.beta_vae_score, dataset, represent, np.random.RandomState(seed),
+                  num_train=num_sampled, num_eval=max(num_sampled // 2, 1))
+        if "factor-vae" in selected:
+            timed("factor_vae", scores.factor_vae_score, dataset, represent, np.random.RandomState(seed),
+                  num_train=num_sampled, num_eval=max(num_sampled // 2, 1),
+                  num_variance_estimate=min(num_train, 10_000))
+        if "downstream" in selected:
+            timed("downstream", scores.downstream_sample_efficiency, codes_train, factors_train, codes_test,
+                  factors_test)
+        if "chen-mig" in selected:
+            if gaussian_posterior(run.guide) or metrics is not None:  # asked for by name: an error if impossible
+                timed("chen_mig", chen_mig, run.guide, dataset, num_points=chen_points or num_train, seed=seed)
+            else:
+                results["chen_mig"] = {"not_computed": f"needs a Gaussian guide, not {type(run.guide).__name__}"}
     else:
-        data = getattr(dataset, "observations", None)
-        codes = represent(data[:num_train].numpy()) if data is not None else represent(x.cpu().numpy())
-        results["active_units"] = model_scores.active_units(codes)
-        timed("unsupervised", metrics.unsupervised_scores, codes)
+        if metrics is not None and "chen-mig" in selected:
+            raise PyroVAEError("chen-mig needs ground-truth factors, which this run's dataset does not have")
+        if selected & {"model", "unsupervised"}:
+            data = getattr(dataset, "observations", None)
+            codes = represent(data[:num_train].numpy()) if data is not None else represent(x.cpu().numpy())
+            if "model" in selected:
+                results["active_units"] = model_scores.active_units(codes)
+            if "unsupervised" in selected:
+                timed("unsupervised", scores.unsupervised_scores, codes)
     results["timings_s"] = timings
+    if metrics is not None and (run.run_dir / "metrics.json").is_file():  # a selection: keep the other scores
+        previous = load_metrics(run.run_dir)
+        results = {**previous, **results, "sizes": {**previous.get("sizes", {}), **results["sizes"]},
+                   "timings_s": {**previous.get("timings_s", {}), **timings}}
     if write:
         write_json(run.run_dir / "metrics.json", results)
     if verbose:
@@ -109,9 +224,16 @@ def format_table(results):
             rows += [(f"{group}.{k}", v) for k, v in value.items() if isinstance(v, (int, float))]
         elif isinstance(value, (int, float)):
             rows.append((group, value))
+    if not rows:
+        return "(no scalar scores)"
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}"
-                     for name, value in rows)
+    table = "\n".join(f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}"
+                      for name, value in rows)
+    study, chen = results.get("mig", {}).get("discrete_mig"), results.get("chen_mig", {}).get("mig")
+    if isinstance(study, float) and isinstance(chen, float):
+        table += (f"\n\nMIG: {study:.4f} (the study's, discrete) | {chen:.4f} ± {results['chen_mig']['standard_error']:.4f} "
+                  f"(Chen et al.'s, from q(z|x) on {results['chen_mig']['num_points']} points). {MIG_NOTE}")
+    return table
 
 
 def load_metrics(run_dir):

@@ -4,7 +4,8 @@ of Locatello et al. (2019) as implemented in disentanglement_lib (see ``docs/met
 Codes are float arrays [N, D] (encoder means), factors integer class indices [N, K]. Each metric lives
 in its own module, with its paper cited at the top:
 
-- :func:`mutual_info_gap` (:mod:`~pyrovae.metrics.mig`): Chen et al. 2018
+- :func:`mutual_info_gap` (:mod:`~pyrovae.metrics.mig`): Chen et al. 2018 (the study's discrete estimate)
+- :func:`chen_mutual_info_gap` (:mod:`~pyrovae.metrics.chen_mig`): Chen et al. 2018 (their estimate from q(z|x))
 - :func:`sap_score` (:mod:`~pyrovae.metrics.sap`): Kumar et al. 2018
 - :func:`dci` (:mod:`~pyrovae.metrics.dci`): Eastwood & Williams 2018
 - :func:`modularity_explicitness` (:mod:`~pyrovae.metrics.modularity`): Ridgeway & Mozer 2018
@@ -21,6 +22,7 @@ import warnings
 
 from ._utils import check_train_test, constant_factors, histogram_discretize
 from .beta_vae_score import beta_vae_score
+from .chen_mig import chen_mutual_info_gap
 from .dci import dci
 from .downstream import downstream_sample_efficiency
 from .factor_vae_score import factor_vae_score
@@ -30,7 +32,8 @@ from .sap import sap_score
 from .unsupervised import unsupervised_scores
 from ..errors import PyroVAEError
 
-__all__ = ["ARRAY_METRICS", "beta_vae_score", "compute_array_metrics", "dci", "downstream_sample_efficiency",
+__all__ = ["ARRAY_METRICS", "beta_vae_score", "chen_mutual_info_gap", "compute_array_metrics", "dci",
+           "downstream_sample_efficiency",
            "factor_vae_score", "histogram_discretize", "modularity_explicitness", "mutual_info_gap", "sap_score",
            "unsupervised_scores"]
 

@@ -14,6 +14,10 @@ where m[(1), j] ≥ m[(2), j] are the largest and second-largest entries of colu
 Constant factors: a factor with one value has H(v_j) = 0 and I(z_i; v_j) = 0, so its gap is 0/0. The
 reference divides anyway (NaN); here such factors are left out of the mean (they carry no information
 to be disentangled), and if every factor is constant :class:`~pyrovae.errors.PyroVAEError` is raised.
+
+``estimator="chen"`` computes Chen et al.'s own estimate instead (:mod:`~pyrovae.metrics.chen_mig`): the
+codes are then the means of a Gaussian q(z | x) and ``scales`` its standard deviations, and I(z_i; v_j)
+is estimated from q(z | x) without binning.
 """
 import numpy as np
 
@@ -28,11 +32,41 @@ def mig_matrix(codes, factors, num_bins=20):
     return m, discrete_entropy(factors)
 
 
-def mutual_info_gap(codes, factors, num_bins=20):
+def normalised_gaps(m, entropy, errors=None):
+    """Per factor (column of the MI matrix ``m`` [D, K]): (largest − second-largest MI) / ``entropy``; with
+    ``errors`` [D, K] (standard errors of ``m``) also the gaps' standard errors (independent errors)."""
+    top2 = np.sort(m, axis=0)[::-1][:2]
+    gaps = (top2[0] - top2[1]) / entropy
+    if errors is None:
+        return gaps
+    order = np.argsort(m, axis=0, kind="stable")[::-1][:2]
+    top_errors = np.take_along_axis(errors, order, axis=0)
+    return gaps, np.sqrt(top_errors[0] ** 2 + top_errors[1] ** 2) / entropy
+
+
+def mutual_info_gap(codes, factors, num_bins=20, estimator="discrete", scales=None, num_samples=10_000,
+                    random_state=0):
     """MIG of ``codes`` [N, D] for discrete ``factors`` [N, K] (see the module docstring).
+
+    ``estimator="discrete"`` (default, the study's): histogram MI of the codes in ``num_bins`` bins.
+    ``estimator="chen"``: Chen et al.'s estimate from Gaussian q(z | x) = N(codes, scales²), with
+    ``num_samples`` Monte Carlo samples per entropy and ``random_state`` (see
+    :func:`~pyrovae.metrics.chen_mig.chen_mutual_info_gap`, which also returns the per-factor gaps and the
+    Monte Carlo error).
 
     Returns a float in [0, 1]. Needs at least 2 code dimensions (a gap needs a runner-up).
     """
+    if estimator == "chen":
+        if scales is None:
+            raise PyroVAEError("mutual_info_gap(estimator='chen') needs scales: the standard deviations of q(z|x) "
+                               "beside the means given as codes")
+        from .chen_mig import chen_mutual_info_gap
+
+        return chen_mutual_info_gap(codes, scales, factors, num_samples, random_state)["mig"]
+    if estimator != "discrete":
+        raise PyroVAEError(f"unknown MIG estimator {estimator!r}: choose 'discrete' (the study's) or 'chen'")
+    if scales is not None:
+        raise PyroVAEError("scales are only used by estimator='chen'; the discrete MIG reads the codes alone")
     codes, factors = check_pair(codes, factors)
     num_bins = check_num_bins(num_bins, codes.shape[0])
     if codes.shape[1] < 2:
@@ -42,5 +76,4 @@ def mutual_info_gap(codes, factors, num_bins=20):
     if not varying:
         raise PyroVAEError("mutual_info_gap: every factor takes a single value, so the gap is undefined")
     m, entropy = mig_matrix(codes, factors[:, varying], num_bins)
-    top2 = np.sort(m, axis=0)[::-1][:2]
-    return float(np.mean((top2[0] - top2[1]) / entropy))
+    return float(np.mean(normalised_gaps(m, entropy)))

@@ -15,7 +15,7 @@ class TrainConfig:
     objective: str = "beta-vae"
     objective_options: dict = field(default_factory=dict)  # the objective's hyperparameters
     dataset: str = "dsprites"  # a registered name or the path of the user's data
-    path: str = None  # the official dSprites npz, when dataset == "dsprites"
+    path: str = None  # the official file (or folder) of dsprites, shapes3d, mpi3d, smallnorb or cars3d
     prior: str = "normal"
     guide: str = "diagonal"
     likelihood: str = "auto"  # auto: chosen by the data's values (see models.likelihoods.likelihood_for)

@@ -4,7 +4,7 @@ import sys
 
 from .errors import PyroVAEError
 from .train.config import TrainConfig
-from .utils import cpu_threads
+from .utils import PRECISIONS, cpu_threads, tune_malloc
 
 
 def _objective_options():
@@ -58,7 +58,7 @@ def _add_train_parser(sub):
     p.add_argument("--arch", default=d.arch, help="auto (conv for 64x64 images, else mlp), conv or mlp")
     p.add_argument("--latent-dim", type=int, default=d.latent_dim)
     p.add_argument("--steps", type=int, default=d.steps,
-                   help="training steps (default: 22,260 = 30 dSprites epochs on a GPU; on a CPU as many as fit in about 4 minutes, timed on the first steps)")
+                   help="training steps (default: 22,260 = 30 dSprites epochs on a GPU; on a CPU as many as fit in about 8 minutes, timed on the first steps)")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -72,6 +72,12 @@ def _add_train_parser(sub):
     p.add_argument("--no-plots", dest="plots", action="store_false", help="skip the plots")
     p.add_argument("--no-evaluate", dest="evaluate", action="store_false", help="skip the metric suite")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--precision", default=d.precision, choices=PRECISIONS,
+                   help="fp32, bf16 (networks in bf16, losses and optimiser in fp32) or auto: bf16 on a GPU "
+                        "or CPU with native bf16 (AMX, AVX512-BF16), else fp32 (default auto)")
+    p.add_argument("--jit", action="store_true",
+                   help="compile the loss once with torch's JIT tracer: less per-step overhead for small nets and on GPUs "
+                        "(not for factor-vae, aae)")
     group = p.add_argument_group("objective hyperparameters (each applies to the objectives listed)")
     options = _objective_options()
     everyone = len({obj for entry in options.values() for obj in entry["defaults"]})
@@ -179,6 +185,7 @@ COMMANDS = {"train": _train, "plot": _plot, "evaluate": _evaluate, "sweep": _swe
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    tune_malloc()  # glibc: keep a step's large temporaries for reuse (README, "Speed")
     try:
         with cpu_threads():  # every command: torch's threads matched to the free cores
             COMMANDS[args.command](args)

@@ -6,7 +6,7 @@ import sys
 
 from .errors import PyroVAEError
 from .train.config import TrainConfig, parse_steps
-from .utils import cpu_threads
+from .utils import PRECISIONS, cpu_threads, tune_malloc
 
 
 def _flag(key):
@@ -93,7 +93,7 @@ def _add_train_parser(sub):
                    help="training steps, or a named budget: thesis (22,260 steps, the thesis budget of Mushom "
                         "2020; at batch 64 about 1.9 passes over dSprites) or study (300,000 steps, the budget of "
                         "Locatello et al. 2019). Default: thesis on a GPU; on a CPU as many steps as fit in about "
-                        "4 minutes, timed on the first steps")
+                        "8 minutes, timed on the first steps")
     p.add_argument("--batch-size", type=int, help="batch size")
     p.add_argument("--lr", type=float, help="Adam learning rate")
     p.add_argument("--seed", type=int, help="seed of every random draw")
@@ -111,6 +111,12 @@ def _add_train_parser(sub):
     p.add_argument("--no-evaluate", dest="evaluate", action="store_false", help="skip the metric suite")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=True,
                    help="no progress bar (nor, when stderr is not a terminal, progress lines)")
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="fp32, bf16 (networks in bf16, losses and optimiser in fp32) or auto: bf16 on a GPU "
+                        "or CPU with native bf16 (AMX, AVX512-BF16), else fp32 (default auto)")
+    p.add_argument("--jit", action="store_true",
+                   help="compile the loss once with torch's JIT tracer: less per-step overhead for small nets and "
+                        "on GPUs (not for factor-vae, aae)")
     _add_objective_options(p)
 
 
@@ -243,6 +249,7 @@ def _info_lines_on_stderr():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    tune_malloc()  # glibc: keep a step's large temporaries for reuse (README, "Speed")
     try:
         with cpu_threads(), _info_lines_on_stderr():  # every command: torch's threads matched to the free cores
             COMMANDS[args.command](args)

@@ -255,14 +255,14 @@ def score_representation(dataset, represent, seed, num_train, num_test, num_samp
 
 # ---- trained rows ------------------------------------------------------------------------------------
 def train_vae_baseline(dataset, objective, options, latent_dim, steps, seed, run_dir, device="auto", lr=1e-4,
-                       batch_size=64, plots=False, progress=False):
+                       batch_size=64, plots=False, progress=False, precision="auto"):
     """Train a VAE-family baseline with :func:`pyrovae.train.fit` into ``run_dir``; returns the Run."""
     from ..train import TrainConfig, fit
 
     config = TrainConfig(objective=objective, objective_options=dict(options), dataset=getattr(dataset, "name", "data"),
                          latent_dim=latent_dim, steps=steps, seed=seed, device=device, lr=lr,
                          batch_size=batch_size, out=str(run_dir), plots=plots, evaluate=False,
-                         checkpoint_every=max(steps or 1, 1))
+                         checkpoint_every=max(steps or 1, 1), precision=precision)
     return fit(config, dataset=dataset, progress=progress)
 
 
@@ -299,7 +299,7 @@ def _parse_seeds(seeds):
 def baseline_table(dataset="dsprites", latent_dim=10, num_train=None, num_test=None, num_sampled=None,
                    seeds=(0,), train_steps=None, runs=None, baselines=None, out=None, device="auto",
                    batch_size=64, train_lr=1e-4, plots=False, progress=False, slow_metric_max_dims=64,
-                   echo=print):
+                   echo=print, precision="auto"):
     """Score every baseline (:data:`BASELINES`, or those named in ``baselines``) for each seed; returns the
     dict that :func:`write_baselines` saves as ``baselines.json``.
 
@@ -310,12 +310,15 @@ def baseline_table(dataset="dsprites", latent_dim=10, num_train=None, num_test=N
     (default: the thesis budget, 22,260, on a GPU; 1,000 on a CPU); ``train_lr`` their learning rate.
     ``runs``: ``{name: run_dir}`` of trained runs to score instead of training ``name`` (any other name
     adds a row). Trained runs go to ``out/runs/<name>-seed<seed>`` (a temporary dir without ``out``).
+    ``precision``: of the VAE-family rows' training (:class:`pyrovae.train.TrainConfig`; InfoGAN trains
+    in fp32).
     """
     from ..data import load_dataset
     from ..train.config import THESIS_STEPS
-    from ..utils import resolve_device
+    from ..utils import resolve_device, resolve_precision
 
     device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     gpu = device.type == "cuda"
     sizes = dict(FULL_SIZES if gpu else CPU_SIZES)
     for key, value in (("num_train", num_train), ("num_test", num_test), ("num_sampled", num_sampled)):
@@ -350,6 +353,7 @@ def baseline_table(dataset="dsprites", latent_dim=10, num_train=None, num_test=N
         root.mkdir(parents=True, exist_ok=True)
     result = {"dataset": dataset_name, "latent_dim": latent_dim, "sizes": {**sizes, "batch_size": batch_size},
               "seeds": seeds, "train_steps": train_steps, "train_lr": train_lr, "device": str(device),
+              "precision": precision,
               "runs": {k: str(v) for k, v in runs.items()}, "rows": {}, "published": PUBLISHED,
               "published_source": PUBLISHED_SOURCE}
     start = time.perf_counter()
@@ -359,7 +363,8 @@ def baseline_table(dataset="dsprites", latent_dim=10, num_train=None, num_test=N
             for seed in seeds:
                 t0 = time.perf_counter()
                 represent, scored_on, info = _representation(name, dataset, latent_dim, seed, sizes, train_steps,
-                                                             train_lr, batch_size, runs, root, device, plots, progress)
+                                                             train_lr, batch_size, runs, root, device, plots, progress,
+                                                             precision)
                 t1 = time.perf_counter()
                 scores = score_representation(scored_on, represent, seed, sizes["num_train"], sizes["num_test"],
                                               sizes["num_sampled"], batch_size, slow_metric_max_dims)
@@ -380,7 +385,7 @@ def baseline_table(dataset="dsprites", latent_dim=10, num_train=None, num_test=N
 
 
 def _representation(name, dataset, latent_dim, seed, sizes, train_steps, train_lr, batch_size, runs, root, device,
-                    plots, progress):
+                    plots, progress, precision="auto"):
     """(representation function, the dataset to score it on, info for the JSON) of one row and seed."""
     if name in runs:
         from ..train import load_run
@@ -413,7 +418,7 @@ def _representation(name, dataset, latent_dim, seed, sizes, train_steps, train_l
 
         shutil.rmtree(run_dir)  # a table is recomputed from scratch: never resume a stale run
     run = train_vae_baseline(dataset, objective, options, latent_dim, train_steps, seed, run_dir, device=str(device),
-                             lr=train_lr, batch_size=batch_size, plots=plots, progress=progress)
+                             lr=train_lr, batch_size=batch_size, plots=plots, progress=progress, precision=precision)
     return representation_function(run.guide, device), dataset, {"run_dir": str(run_dir), "steps": run.step}
 
 
@@ -526,6 +531,8 @@ def add_baselines_parser(sub):
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--no-plots", dest="plots", action="store_false", help="skip the trained rows' plots")
     p.add_argument("--progress", action="store_true", help="progress bars while training")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="training precision of the VAE-family rows (see pyrovae train --help; default auto)")
 
 
 def baselines_command(args):
@@ -535,7 +542,8 @@ def baselines_command(args):
     result = baseline_table(dataset=args.dataset, latent_dim=args.latent_dim, num_train=args.num_train,
                             num_test=args.num_test, num_sampled=args.num_sampled, seeds=args.seeds,
                             train_steps=args.train_steps, runs=runs, baselines=args.only, out=args.out,
-                            device=args.device, train_lr=args.train_lr, plots=args.plots, progress=args.progress)
+                            device=args.device, train_lr=args.train_lr, plots=args.plots, progress=args.progress,
+                            precision=args.precision)
     json_path, md_path = write_baselines(result, args.out)
     print(format_markdown(result))
     print(f"written: {json_path}, {md_path}")

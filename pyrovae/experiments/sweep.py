@@ -299,7 +299,7 @@ def expand_spec(spec, sweep_dir, spec_path=None):
         overrides = _check_config_keys(entry.get("config") or {}, f"{where} config")
         for options in grid:
             try:
-                make_objective(name, **options)
+                make_objective(name, jit={**base, **overrides}.get("jit") is True, **options)
             except PyroVAEError as e:
                 raise PyroVAEError(f"{where}: {e}") from None
             except Exception as e:  # a constructor's own check (TypeError, ValueError, ...)
@@ -343,7 +343,8 @@ def read_status(run_dir):
 
 
 # config keys that do not change what a finished run computed
-IRRELEVANT_CHANGES = {"out", "device", "plots", "log_every", "checkpoint_every"}
+# (precision and jit, like device, change how a run computes, and a run may be resumed with others)
+IRRELEVANT_CHANGES = {"out", "device", "plots", "log_every", "checkpoint_every", "precision", "jit"}
 
 
 def changed_keys(run_dir, config):

@@ -6,6 +6,7 @@ from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 
 from ..errors import PyroVAEError
+from ..utils import run_network
 from .gaussian import AmortizedGuide
 
 
@@ -100,7 +101,7 @@ class IAFGuide(AmortizedGuide):
         self.steps = nn.ModuleList(steps)
 
     def _features(self, x):
-        h = self.encoder(x)
+        h = run_network(self.encoder, x)
         loc, log_var = self.head(h).chunk(2, dim=-1)
         return h, loc, (0.5 * log_var).exp()
 

@@ -12,11 +12,15 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import PyroVAEError
+from ..utils import run_network
 
 
 class AmortizedGuide(nn.Module):
     """The shared part of the guides: ``forward`` samples site ``"z"`` from ``distribution(x)`` in the
-    data plate; the metrics' code is the posterior mean, ``encode(x)[0]``."""
+    data plate; the metrics' code is the posterior mean, ``encode(x)[0]``.
+
+    Guides call the encoder through :func:`pyrovae.utils.run_network` (bf16 in a mixed-precision
+    training step, float32 out) and keep their small heads and flows in float32."""
 
     def __init__(self, encoder, latent_dim):
         super().__init__()
@@ -45,7 +49,10 @@ class DiagonalGaussianGuide(AmortizedGuide):
 
     def encode(self, x):
         """(loc, scale) of q(z | x)."""
-        loc, log_var = self.head(self.encoder(x)).chunk(2, dim=-1)
+        out = self.head(run_network(self.encoder, x))
+        # slices rather than chunk(): torch's JIT cannot differentiate a chunk whose second half goes
+        # unused (WAE's deterministic encoder under --jit); the values are the same
+        loc, log_var = out[..., :self.latent_dim], out[..., self.latent_dim:]
         return loc, (0.5 * log_var).exp()
 
     def distribution(self, x):
@@ -81,7 +88,7 @@ class LowRankGaussianGuide(AmortizedGuide):
 
     def params(self, x):
         """(loc [B, D], cov_factor [B, D, r], cov_diag [B, D])."""
-        out = self.head(self.encoder(x))
+        out = self.head(run_network(self.encoder, x))
         d, r = self.latent_dim, self.rank
         loc = out[..., :d]
         factor = out[..., d:d * (1 + r)].reshape(*out.shape[:-1], d, r)

@@ -3,6 +3,8 @@ import pyro
 import torch
 from torch import nn
 
+from ..utils import run_network
+
 
 class VAEModel(nn.Module):
     """Pyro model ``model(x)``::
@@ -31,7 +33,7 @@ class VAEModel(nn.Module):
         pyro.module(self._pyro_name, self)
         with pyro.plate("data", x.shape[0], dim=-1):
             z = pyro.sample("z", self.prior())
-            out = self.decoder(z)
+            out = run_network(self.decoder, z)  # bf16 inside a mixed-precision step; float32 out
             pyro.sample("x", self.likelihood(out, x.dim() - 1), obs=x)
         return out
 

@@ -68,6 +68,8 @@ class AdversarialObjective(Objective):
     discriminator_betas = (0.5, 0.9)
     #: smallest batch the discriminator step accepts (FactorVAE needs two rows to permute)
     min_discriminator_batch = 1
+    jit_refusal = ("its discriminator is trained between steps, outside the loss, and a compiled loss "
+                   "would keep the discriminator's first weights as constants")
 
     def __init__(self, discriminator_lr=1e-4, discriminator_units=1000, discriminator_layers=6, **kwargs):
         self.discriminator_lr = number("discriminator_lr", discriminator_lr, strictly=True)

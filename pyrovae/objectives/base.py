@@ -21,7 +21,21 @@ by ``w`` — the KL annealing of Bowman et al. (2016) for the ELBO, and the same
 objective. Any schedule ``step -> w`` (e.g. :func:`pyrovae.objectives.schedules.cyclical`) can be given
 as ``warmup=`` instead. Objectives whose loss does not separate into recon + rest (IWAE) set
 ``warmup_target = "latents"`` and apply ``w`` as a ``poutine.scale`` of the latent sites instead.
+
+**The JIT** (``jit=True``, the CLI's ``--jit``): as Pyro's ``JitTraceMeanField_ELBO`` does, the loss of
+a step is compiled with ``torch.jit.trace`` once per model, guide and input shape, and then replayed
+without Pyro's per-step Python tracing. Two differences: Pyro 1.9's ``JitTraceMeanField_ELBO`` re-traces
+on every call (it tests ``_loss_and_surrogate_loss`` but stores ``_differentiable_loss``, so its cache
+never hits), while here the compiled loss is kept in :attr:`Objective._jit_cache`; and the networks'
+own parameters are the trace's inputs rather than Pyro's param store (which holds contiguous copies of
+channels_last parameters, see :meth:`Objective._compile`). Under the JIT every Python
+number read during the trace is frozen, so whatever changes with the step (the warm-up weight, an
+annealed β, the capacity C) is passed into the compiled loss as a tensor (:meth:`Objective.step_values`),
+and the logged terms come back as outputs of the compiled loss. Objectives whose step has effects
+outside the loss (the adversarial ones: their discriminator is trained between steps and would be
+frozen into the trace as a constant) set ``jit_refusal`` and refuse ``jit=True``.
 """
+import pyro
 import torch
 from pyro.infer import TraceMeanField_ELBO
 from pyro.util import warn_if_nan
@@ -39,7 +53,7 @@ class LatentScaleMessenger(ScaleMessenger):
     Unlike ``poutine.scale`` it accepts 0 (a pure autoencoder term)."""
 
     def __init__(self, scale):
-        if float(scale) < 0:
+        if not torch.is_tensor(scale) and float(scale) < 0:  # (a tensor: a step value under the JIT)
             raise PyroVAEError(f"a KL weight must be >= 0, got {float(scale)}")
         super().__init__(1.0)
         self.scale = scale
@@ -57,6 +71,12 @@ def scale_latents(fn, scale):
             return fn(*args, **kwargs)
 
     return scaled
+
+
+def as_term(value, like):
+    """``value`` as a tensor like ``like``: a number becomes one, a tensor (a traced step value under
+    the JIT) stays itself, so that it is not frozen into the trace."""
+    return value if torch.is_tensor(value) else like.new_tensor(value)
 
 
 def site_kl(guide_site, model_site):
@@ -113,12 +133,16 @@ class Objective(TraceMeanField_ELBO):
     #: where the warm-up weight goes: "regulariser" (loss = recon + w·rest) or "latents" (the subclass
     #: applies it itself, e.g. as a ``poutine.scale`` of the latent sites).
     warmup_target = "regulariser"
+    #: why this objective cannot run under the JIT (None: it can)
+    jit_refusal = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.hyperparameters = {**cls.hyperparameters, **GENERIC_HYPERPARAMETERS}
 
-    def __init__(self, num_particles=1, kl_warmup_steps=0, warmup=None, **kwargs):
+    def __init__(self, num_particles=1, kl_warmup_steps=0, warmup=None, jit=False, **kwargs):
+        if jit and self.jit_refusal:
+            raise PyroVAEError(f"{self.name} cannot run under --jit ({self.jit_refusal}): drop --jit")
         kwargs.setdefault("max_plate_nesting", 1)
         try:
             steps = int(kl_warmup_steps)
@@ -134,6 +158,9 @@ class Objective(TraceMeanField_ELBO):
         self.step = 0
         self.dataset_size = None
         self.terms = {}
+        self.jit = bool(jit)
+        self._jit_cache = {}
+        self._traced_values = None  # the step values as traced tensors, while the JIT traces the loss
 
     def warmup_weight(self):
         """The regulariser weight ``w`` at :attr:`step`: ``warmup(step)`` when a schedule was given, else
@@ -147,6 +174,19 @@ class Objective(TraceMeanField_ELBO):
         if not w >= 0:
             raise PyroVAEError(f"the warm-up schedule gave {w} at step {self.step}: a weight must be >= 0")
         return w
+
+    def step_values(self):
+        """The numbers of the loss that change with :attr:`step`, ``{name: float}``: the warm-up weight
+        here; subclasses add theirs (an annealed β, the capacity C). Read them with :meth:`step_value`."""
+        w = self.warmup_weight()
+        return {} if w is None else {"warmup": w}
+
+    def step_value(self, name, compute):
+        """``compute()`` (a Python number) in eager mode; while the JIT traces the loss, the tensor
+        input that carries the value named ``name`` in :meth:`step_values` (so it is not frozen)."""
+        if self._traced_values is not None and name in self._traced_values:
+            return self._traced_values[name]
+        return compute()
 
     # ---- hooks -------------------------------------------------------------------------------
     def wrap(self, model, guide):
@@ -179,6 +219,8 @@ class Objective(TraceMeanField_ELBO):
         return float(loss.detach())
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
+        if self.jit:
+            return self._jit_loss(model, guide, *args, **kwargs)
         # The particle average is taken here, not by Trace_ELBO.differentiable_loss: that one returns
         # loss + (surrogate − surrogate.item()), turning the loss that needs grad into a Python number on
         # every step — a device sync, and torch's "Consider using tensor.detach() first" warning where
@@ -191,22 +233,112 @@ class Objective(TraceMeanField_ELBO):
         warn_if_nan(loss, "loss")
         return loss
 
+    def _jit_loss(self, model, guide, *args, **kwargs):
+        """The loss through a compiled trace (see the module docstring); sets :attr:`terms`."""
+        from ..utils import network_dtype
+
+        values = self.step_values()
+        names = tuple(sorted(values))
+        device = args[0].device if args and torch.is_tensor(args[0]) else None
+        step_tensor = torch.tensor([float(values[n]) for n in names], device=device)
+        # One compiled loss per model, guide, input shapes, step values, dataset size and network dtype:
+        # Python numbers read from any of them are constants of the trace.
+        key = (id(model), id(guide), names, self.dataset_size, network_dtype(),
+               tuple((tuple(a.shape), a.dtype, a.device) if torch.is_tensor(a) else a for a in args),
+               tuple(sorted(kwargs.items())))
+        compiled = self._jit_cache.get(key)
+        if compiled is None:
+            # Trace the loss, then run it and its gradient twice (torch optimises the graph after a
+            # profiling run, and some failures show only then), all with the RNG state put back
+            # afterwards, so that every step's random draws, and with them a resumed run, are the
+            # same as without the trace.
+            devices = [device] if device is not None and device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                try:
+                    compiled = self._compile(model, guide, names, step_tensor, args, kwargs)
+                    for _ in range(2):
+                        loss = compiled(step_tensor, *args)[0]
+                        if loss.requires_grad and compiled.parameters:  # no .grad is touched
+                            torch.autograd.grad(loss, compiled.parameters, allow_unused=True)
+                except PyroVAEError:
+                    raise
+                except Exception as e:  # torch.jit's own errors, of many kinds
+                    message = str(e).strip().splitlines()[-1][:200] if str(e).strip() else ""
+                    raise PyroVAEError(f"{self.name} with this model and guide cannot be compiled by the JIT "
+                                       f"({type(e).__name__}: {message}): drop --jit") from None
+            self._jit_cache[key] = compiled
+        loss, *terms = compiled(step_tensor, *args)
+        self.terms = dict(zip(compiled.term_names, terms))
+        return loss
+
+    def _compile(self, model, guide, names, step_tensor, args, kwargs):
+        """``torch.jit.trace`` of the loss and its terms, with the modules' parameters as inputs.
+
+        Pyro's ``pyro.ops.jit.trace`` passes the param store's tensors instead, but the param store keeps
+        contiguous copies of channels_last parameters (``ParamStoreDict.__setitem__``), which the
+        networks never use: the real parameters must be the inputs."""
+        import warnings
+        import weakref
+
+        if not all(isinstance(m, torch.nn.Module) for m in (model, guide)):
+            raise PyroVAEError("--jit needs the model and guide as torch.nn.Module instances (their "
+                               "parameters are the compiled loss's inputs): drop --jit")
+        seen = {}
+        for module in (model, guide):
+            for p in module.parameters():
+                if p.requires_grad:
+                    seen.setdefault(id(p), p)
+        parameters = list(seen.values())
+        weakself = weakref.ref(self)
+        term_names = []
+
+        def loss_and_terms(step_tensor, *inputs):
+            self = weakself()
+            self._begin()
+            self._traced_values = dict(zip(names, step_tensor.unbind(0)))
+            try:
+                wrapped_model, wrapped_guide = self.wrap(model, guide)
+                loss = 0.0
+                for model_trace, guide_trace in self._get_traces(wrapped_model, wrapped_guide,
+                                                                 inputs[len(parameters):], kwargs):
+                    loss = loss + self._differentiable_loss_particle(model_trace, guide_trace)[1] / self.num_particles
+            finally:
+                self._traced_values = None
+            terms = {k: v for k, v in self.terms.items() if torch.is_tensor(v)}
+            term_names[:] = list(terms)
+            return (loss, *terms.values())
+
+        with pyro.validation_enabled(False):
+            loss_and_terms(step_tensor, *parameters, *args)  # registers the params in Pyro's param store
+            with warnings.catch_warnings():  # (shape checks read as Python values: constants, as meant)
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                # torch 2.13 deprecates torch.jit.trace (Pyro's JIT rests on it too); it still works
+                warnings.filterwarnings("ignore", message=".*torch.jit.trace.* is deprecated",
+                                        category=DeprecationWarning)
+                graph = torch.jit.trace(loss_and_terms, (step_tensor, *parameters, *args), check_trace=False)
+
+        def compiled(step_tensor, *args):
+            return graph(step_tensor, *parameters, *args)
+
+        compiled.parameters, compiled.term_names = parameters, term_names
+        return compiled
+
     def _begin(self):
         self._accumulated = {}
 
     def _differentiable_loss_particle(self, model_trace, guide_trace):
         terms = self.elbo_terms(model_trace, guide_trace)
         loss = self.loss_from_terms(terms, model_trace, guide_trace)
-        w = self.warmup_weight()
+        w = self.step_value("warmup", self.warmup_weight)
         if w is not None:
-            if self.warmup_target == "regulariser" and w != 1.0:
+            if self.warmup_target == "regulariser" and (torch.is_tensor(w) or w != 1.0):
                 loss = terms["recon"] + w * (loss - terms["recon"])
             # logged as a sum over the particles of this trace, like every other term
-            terms["warmup"] = loss.new_tensor(w * _trace_particles(guide_trace, terms))
+            terms["warmup"] = as_term(w * _trace_particles(guide_trace, terms), loss)
         terms["loss"] = loss
         # Average the recorded terms over particles; detached so logging holds no graph.
         for key, value in terms.items():
-            if torch.is_tensor(value):
+            if torch.is_tensor(value) and key != "batch_size":  # (a tensor while the JIT traces)
                 value = value.detach() / self.num_particles
                 acc = self._accumulated.get(key)
                 self._accumulated[key] = value if acc is None else acc + value

@@ -1,6 +1,6 @@
 """β-VAE (Higgins et al. 2017)."""
 from ..errors import PyroVAEError
-from .base import scale_latents
+from .base import as_term, scale_latents
 from .elbo import ELBO
 from .registry import register
 
@@ -27,12 +27,21 @@ class BetaVAE(ELBO):
         self.beta = beta
 
     def current_beta(self):
+        return self.step_value("beta", self._beta_now)
+
+    def _beta_now(self):
         return self.beta(self.step) if callable(self.beta) else float(self.beta)
+
+    def step_values(self):
+        values = super().step_values()
+        if callable(self.beta):  # an annealed β: a tensor input of the loss under the JIT
+            values["beta"] = self._beta_now()
+        return values
 
     def wrap(self, model, guide):
         beta = self.current_beta()
         return scale_latents(model, beta), scale_latents(guide, beta)
 
     def loss_from_terms(self, terms, model_trace, guide_trace):
-        terms["beta"] = terms["kl_weighted"].new_tensor(self.current_beta())
+        terms["beta"] = as_term(self.current_beta(), terms["kl_weighted"])
         return super().loss_from_terms(terms, model_trace, guide_trace)

@@ -1,6 +1,6 @@
 """Capacity-controlled β-VAE, "AnnealedVAE" (Burgess et al. 2018)."""
 from ._common import HELP, number, per_particle_kl
-from .base import Objective
+from .base import Objective, as_term
 from .registry import register
 
 
@@ -44,8 +44,14 @@ class CapacityVAE(Objective):
             return self.capacity_max
         return self.capacity_max * min(1.0, max(0, self.step) / self.capacity_steps)
 
+    def step_values(self):
+        values = super().step_values()
+        if self.capacity_steps > 0:  # C rises with the step: a tensor input of the loss under the JIT
+            values["capacity"] = self.capacity()
+        return values
+
     def loss_from_terms(self, terms, model_trace, guide_trace):
-        c = self.capacity()
+        c = self.step_value("capacity", self.capacity)
         kl = per_particle_kl(model_trace, guide_trace, terms["batch_size"])  # [P]
-        terms["capacity"] = kl.new_tensor(c * kl.numel())  # summed over the particles, like every term
+        terms["capacity"] = as_term(c * kl.numel(), kl)  # summed over the particles, like every term
         return terms["recon"] + self.gamma * (kl - c).abs().sum()

@@ -74,8 +74,8 @@ class IWAE(Objective):
         self.num_samples = k
 
     def wrap(self, model, guide):
-        w = self.warmup_weight()
-        if w is None or w == 1.0:
+        w = self.step_value("warmup", self.warmup_weight)
+        if w is None or (not torch.is_tensor(w) and w == 1.0):
             return model, guide
         return scale_latents(model, w), scale_latents(guide, w)
 

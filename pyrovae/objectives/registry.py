@@ -17,9 +17,10 @@ def register(name):
     return decorate
 
 
-def make_objective(name, **hyperparameters):
+def make_objective(name, jit=False, **hyperparameters):
     """Instantiate the objective registered as ``name`` with ``hyperparameters`` (unknown keys are
-    an error, so a misspelt option is never silently ignored)."""
+    an error, so a misspelt option is never silently ignored); ``jit=True`` compiles its loss with
+    Pyro's JIT (see :mod:`pyrovae.objectives.base`), or raises for an objective that cannot run so."""
     if name not in OBJECTIVES:
         raise PyroVAEError(f"unknown objective {name!r}: choose one of {', '.join(sorted(OBJECTIVES))}")
     cls = OBJECTIVES[name]
@@ -27,4 +28,4 @@ def make_objective(name, **hyperparameters):
     if unknown:
         raise PyroVAEError(f"objective {name!r} takes no option(s) {', '.join(sorted(unknown))}; "
                            f"it takes: {', '.join(sorted(cls.hyperparameters)) or 'none'}")
-    return cls(**hyperparameters)
+    return cls(jit=jit, **hyperparameters) if jit else cls(**hyperparameters)

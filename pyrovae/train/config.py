@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import PyroVAEError
+from ..utils import PRECISIONS
 
 
 @dataclass
@@ -32,6 +33,8 @@ class TrainConfig:
     plots: bool = True
     evaluate: bool = True
     eval_points: int = None  # None: a size that suits the device
+    precision: str = "auto"  # fp32, bf16 (mixed: the networks in bf16) or auto (bf16 where native)
+    jit: bool = False  # compile the loss with torch's JIT tracer (see pyrovae.objectives.base)
 
     @classmethod
     def from_dict(cls, values):
@@ -54,6 +57,10 @@ class TrainConfig:
             positive_int(name)
         if not self.lr > 0:
             raise PyroVAEError(f"lr must be > 0, got {self.lr}")
+        if self.precision not in PRECISIONS:
+            raise PyroVAEError(f"unknown precision {self.precision!r}: use {', '.join(PRECISIONS)}")
+        if not isinstance(self.jit, bool):
+            raise PyroVAEError(f"jit must be true or false, got {self.jit!r}")
         return self
 
 
@@ -67,7 +74,8 @@ STUDY_STEPS = 300_000
 #: the step budgets ``--steps`` (and a sweep spec's ``steps``) accept by name
 NAMED_STEPS = {"thesis": THESIS_STEPS, "study": STUDY_STEPS}
 #: On a CPU with no --steps the trainer times its first steps and trains for about this long.
-CPU_TRAIN_SECONDS = 240
+#: With the metric suite and the plots the default job stays within 10 minutes on our 2-core CPUs.
+CPU_TRAIN_SECONDS = 480
 
 
 def cpu_step_budget(seconds_per_step):

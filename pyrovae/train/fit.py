@@ -4,9 +4,16 @@ One step is the objective's differentiable loss (a Pyro ELBO over model and guid
 one Adam step over all parameters, then the objective's ``after_step`` (an adversary's update).
 That is Pyro's SVI with a single torch optimiser instead of one ``PyroOptim`` per parameter: the
 same gradients, less per-step Python, and an optimiser state that checkpoints as one ``state_dict``.
+
+Precision (``config.precision``): in ``bf16`` the networks (encoder and decoder) run forward and backward
+under bf16 autocast and hand float32 outputs on (:func:`pyrovae.utils.run_network`); parameters,
+log-densities, KLs, every estimate, the loss, the optimiser state and the checkpoints stay float32.
+``auto`` is bf16 where the device computes bf16 natively (:func:`pyrovae.utils.native_bf16`).
 """
 import contextlib
+import dataclasses
 import json
+import logging
 import math
 import signal
 import threading
@@ -22,7 +29,8 @@ from ..errors import PyroVAEError
 from ..models import build_vae
 from ..models.likelihoods import likelihood_for
 from ..objectives import make_objective
-from ..utils import cpu_threads, resolve_device, seed_everything
+from ..utils import (cpu_threads, network_precision, resolve_device, resolve_precision, seed_everything,
+                     tune_malloc)
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import THESIS_STEPS, TrainConfig, cpu_step_budget, provenance, write_json
 from .progress import Progress
@@ -32,7 +40,9 @@ CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 CONFIG = "config.json"
 # config keys that may differ when a run is resumed; everything else must match the saved run
-RESUMABLE_CHANGES = {"steps", "device", "checkpoint_every", "log_every", "plots", "evaluate", "eval_points"}
+RESUMABLE_CHANGES = {"steps", "device", "checkpoint_every", "log_every", "plots", "evaluate", "eval_points",
+                     "precision", "jit"}
+logger = logging.getLogger(__name__)
 
 
 class TrainingDiverged(PyroVAEError):
@@ -65,14 +75,15 @@ def make_optimizer(modules, lr):
     return torch.optim.Adam(_parameters(*modules), lr=lr, fused=True)
 
 
-def train_step(model, guide, objective, optimizer, x, validate=False):
+def train_step(model, guide, objective, optimizer, x, validate=False, precision="fp32"):
     """One SVI step: loss, gradients, Adam, then the objective's own update; returns the loss.
 
     Pyro's validation (shape checks, one host sync each) runs only when ``validate``: the trainer
-    validates the first step and runs the rest without it. A NaN/Inf loss raises
-    :class:`TrainingDiverged` before any parameter changes."""
+    validates the first step and runs the rest without it. ``precision`` "bf16" runs the networks in
+    mixed precision (module docstring). A NaN/Inf loss raises :class:`TrainingDiverged` before any
+    parameter changes."""
     optimizer.zero_grad(set_to_none=True)
-    with pyro.validation_enabled(validate):
+    with pyro.validation_enabled(validate), network_precision(precision):
         loss = objective.differentiable_loss(model, guide, x)
     value = float(loss.detach())
     if not math.isfinite(value):
@@ -85,7 +96,7 @@ def train_step(model, guide, objective, optimizer, x, validate=False):
 
 def build(config, dataset=None, device="cpu"):
     """Dataset, model, guide and objective for ``config``, with inputs checked before any training."""
-    objective = make_objective(config.objective, **config.objective_options)
+    objective = make_objective(config.objective, jit=config.jit, **config.objective_options)
     if dataset is None:
         dataset = load_dataset(config.dataset, **({"path": config.path} if config.path else {}))
     if config.batch_size > len(dataset):
@@ -106,6 +117,19 @@ def build(config, dataset=None, device="cpu"):
     return dataset, model.to(device), guide.to(device), objective
 
 
+def use_channels_last(modules, device, precision):
+    """Convert conv nets to the channels_last memory format where it is faster: on a CPU (our 2-core
+    AVX2 CPUs: 0.70-0.79x the fp32 step; AMX CPUs, as issue 11 measured: 0.71-0.86x in fp32, about 0.86x
+    in bf16) and on a GPU in bf16 (the layout of its tensor-core kernels). Returns whether it did;
+    numerics are unchanged up to the kernels' summation order."""
+    has_conv = any(isinstance(m, torch.nn.modules.conv._ConvNd) for module in modules for m in module.modules())
+    if not has_conv or not (device.type == "cpu" or precision == "bf16"):
+        return False
+    for module in modules:
+        module.to(memory_format=torch.channels_last)
+    return True
+
+
 def fit(config, dataset=None, resume=False, progress=True):
     """Train a model as described by ``config`` (a :class:`TrainConfig` or a dict); returns a :class:`Run`.
 
@@ -123,6 +147,10 @@ def _fit(config, dataset, resume, progress):
         config = TrainConfig.from_dict(config)
     config.validate()
     device = resolve_device(config.device)
+    # config.json records the precision this run uses, not "auto"
+    config = dataclasses.replace(config, precision=resolve_precision(config.precision, device))
+    if device.type == "cpu":
+        tune_malloc()  # process-wide but harmless: larger freed blocks are kept for reuse
     run_dir = run_dir_of(config)
     ckpt_path = run_dir / CHECKPOINT
 
@@ -136,6 +164,9 @@ def _fit(config, dataset, resume, progress):
     seed_everything(config.seed)
     pyro.clear_param_store()
     dataset, model, guide, objective = build(config, dataset, device)
+    channels_last = use_channels_last((model, guide), device, config.precision)
+    logger.info("training on %s in %s%s%s", device, config.precision, ", channels_last" if channels_last else "",
+                ", with the JIT" if config.jit else "")
     optimizer = make_optimizer((model, guide), config.lr)
     batches = EpochSampler(len(dataset), config.batch_size, config.seed)
     step = 0
@@ -170,7 +201,8 @@ def _fit(config, dataset, resume, progress):
                 x = dataset.batch(batches.next().to(device))
                 objective.step = step
                 try:
-                    train_step(model, guide, objective, optimizer, x, validate=step == first_step)
+                    train_step(model, guide, objective, optimizer, x, validate=step == first_step,
+                               precision=config.precision)
                 except TrainingDiverged as e:
                     raise TrainingDiverged(
                         f"training diverged at step {step} ({e}); the last good checkpoint in {ckpt_path} "

@@ -5,12 +5,14 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from pyrovae.cli import main
 from pyrovae.data import load_dataset
 from pyrovae.experiments.baselines import (BASELINES, COLUMNS, PUBLISHED, baseline_table, format_markdown,
                                            ica_representation, pca_representation, score_representation,
                                            write_baselines)
+from pyrovae.utils import resolve_precision
 
 SIZES = {"num_train": 100, "num_test": 50, "num_sampled": 30}
 SCORE_KEYS = [key for key, _ in COLUMNS]
@@ -50,6 +52,9 @@ def test_every_row_has_finite_scores_in_the_unit_interval(table):
         assert result["rows"][name]["per_seed"][0]["steps"] == 2
     assert (out / "runs" / "beta-vae-seed0" / "checkpoint.pt").is_file()
     assert (out / "runs" / "infogan-seed0" / "infogan.pt").is_file()
+    # the VAE rows train in the precision the table records (auto resolved for the device)
+    saved = json.loads((out / "runs" / "beta-vae-seed0" / "config.json").read_text())["config"]
+    assert saved["precision"] == result["precision"] == resolve_precision("auto", torch.device("cpu"))
 
 
 def test_the_ground_truth_scores_near_one_and_beats_the_fixed_baselines(table):

@@ -63,6 +63,8 @@ def test_spec_expands_objectives_times_grid_times_datasets_times_seeds(tmp_path)
     ({"objectives": ["beta-vae"], "base": {"objective": "wae"}}, "base: objective is set by the sweep"),
     ({"objectives": ["beta-vae"], "base": {"latent_dim": 0}}, "latent-dim must be a positive integer"),
     ({"objectives": ["beta-vae"], "seeds": [1, 1]}, "seeds repeat"),
+    ({"objectives": ["beta-vae"], "base": {"precision": "fp16"}}, "unknown precision 'fp16'"),
+    ({"objectives": ["factor-vae"], "base": {"jit": True}}, "factor-vae cannot run under --jit"),
     ({"objectives": [{"objective": "beta-vae", "lr": 1}]}, "unknown key(s) lr in objectives[0]"),
     ({"objectives": []}, "names no objectives"),
     ({"objectives": ["beta-vae"], "imports": ["no/such/plugin.py"]}, "is not a file"),
@@ -108,6 +110,22 @@ def test_thesis_spec_expands_to_170_runs_with_the_thesis_budget(tmp_path, capsys
     assert {dict(g)["lambda_od"] for g in grids["dip-vae"]} == {1, 3, 10, 30}
     assert main(["sweep", str(EXAMPLES / "thesis_table_5_4.yaml"), "--out", str(tmp_path), "--dry-run"]) == 0
     assert "170 runs" in capsys.readouterr().out
+
+
+def test_thesis_budget_cpu_spec_expands_to_every_objective_at_the_thesis_budget(tmp_path):
+    plan = load_plan(EXAMPLES / "thesis_budget_cpu.yaml", tmp_path)
+    settings = {}
+    for run in plan.runs:
+        assert (run.config["steps"], run.config["batch_size"], run.config["lr"], run.config["eval_points"]) == \
+            (22260, 64, 1e-4, 10000)
+        key = (run.objective, tuple(sorted(run.hyperparameters.items())))
+        settings.setdefault(key, []).append(run.seed)
+    assert settings == {
+        ("vae", ()): [0], ("beta-vae", (("beta", 4),)): [0], ("beta-vae", (("beta", 10),)): [0, 1, 2],
+        ("beta-tcvae", (("beta", 1),)): [0], ("beta-tcvae", (("beta", 6),)): [0, 1, 2],
+        ("factor-vae", (("gamma", 10),)): [0], ("factor-vae", (("gamma", 25),)): [0, 1, 2],
+        ("dip-vae", (("dip_type", "i"), ("lambda_od", 10))): [0],
+        ("dip-vae", (("dip_type", "ii"), ("lambda_od", 10))): [0], ("capacity-vae", ()): [0]}
 
 
 # ---- running sweeps ------------------------------------------------------------------------------

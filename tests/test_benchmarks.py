@@ -1,0 +1,47 @@
+"""The benchmark scripts that the lead runs elsewhere (a GPU, an AMX CPU) start and fail cleanly here."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = REPO / "benchmarks"
+# this checkout first on the path (the scripts import pyrovae)
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
+       "PYTHONPATH": os.pathsep.join([str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+
+
+def run(script, *args, timeout=300):
+    return subprocess.run([sys.executable, str(BENCHMARKS / script), *args], env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message given where there is no GPU")
+def test_gpu_acceptance_without_a_gpu_says_so_in_one_line():
+    done = run("gpu_acceptance.py")
+    assert done.returncode == 2 and "no CUDA GPU" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_train_step_benchmark_prints_its_rows(tmp_path):
+    out = tmp_path / "rows.json"
+    done = run("train_step.py", "--device", "cpu", "--nets", "mlp", "--rounds", "1", "--steps", "1", "--jit",
+               "--precision", "fp32", "--json", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["impl"] for r in rows] == ["pyrovae", "pyrovae --jit"] and all(r["ms"] > 0 for r in rows)
+
+
+def test_precision_quality_window_means(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from precision_quality import window_means
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"step": s, "recon": float(s), "kl": 1.0}) + "\n" for s in range(50, 1001, 50)))
+    means = window_means(log, 500)  # the records at 550 ... 1000, 50 steps each
+    assert means == {"recon": pytest.approx(sum(range(550, 1001, 50)) / 10), "kl": 1.0}

@@ -48,7 +48,7 @@ def test_python_blocks_run_without_warnings(doc, index, code, tmp_path):
 # Each README command -> the arguments run here (with a tiny budget), or None and why it is skipped.
 FAST = ["--no-evaluate", "--no-plots", "--no-progress"]
 COMMANDS = {
-    "pyrovae train": (None, "the default job: four minutes of training and the metric suite"),
+    "pyrovae train": (None, "the default job: eight minutes of training and the metric suite"),
     "pyrovae train --objective beta-vae --beta 4 --steps 3000 --batch-size 64 --lr 1e-4 --latent-dim 10 "
     "--device auto --seed 0 --out runs/b4":
         "train --objective beta-vae --beta 4 --steps 3 --batch-size 64 --lr 1e-4 --latent-dim 10 --device auto "
@@ -70,6 +70,14 @@ COMMANDS = {
     "pyrovae report sweeps/tiny": (None, "needs the tiny sweep; tests/experiments/test_report.py writes reports"),
     "pyrovae sweep examples/thesis_table_5_4.yaml --workers 4":
         f"sweep {ROOT}/examples/thesis_table_5_4.yaml --workers 4 --out sweeps/thesis --dry-run",
+    "pyrovae sweep examples/thesis_budget_cpu.yaml":
+        f"sweep {ROOT}/examples/thesis_budget_cpu.yaml --out sweeps/thesis_budget --dry-run",
+    "pyrovae train --precision bf16 --jit":
+        "train --precision bf16 --jit --steps 3 --out runs/bf16 --no-evaluate --no-plots --no-progress",
+    **{f"pyrovae train --dataset {name} --path {path} --likelihood continuous-bernoulli":
+       (None, "needs the official file; tests/data/test_study_datasets.py trains on a file in its format")
+       for name, path in (("shapes3d", "data/3dshapes.h5"), ("mpi3d", "data/mpi3d_toy.npz"),
+                          ("smallnorb", "data/smallnorb/"), ("cars3d", "data/cars/"))},
     "pyrovae sweep SPEC.yaml --backend ray --address auto": (None, "needs a Ray cluster and a spec"),
     "pyrovae baselines --dataset dsprites --out baselines": (None, "the full-size table: hours on a GPU"),
     "pyrovae baselines --num-train 1000 --num-test 500 --num-sampled 300 --train-steps 1000 --seeds 0 1":

@@ -9,7 +9,7 @@ from .arrays import ArrayDataset
 # The dataset classes, imported on first use so that ``import pyrovae.data`` stays cheap (no scikit-learn,
 # no dSprites tables): class name -> its module.
 _LAZY = {"DSprites": "dsprites", "NoisyDSprites": "variants", "ColorDSprites": "variants", "Digits": "digits",
-         "Shapes3D": "shapes3d", "MPI3D": "mpi3d", "SmallNORB": "smallnorb", "Cars3D": "cars3d"}
+         "GridDataset": "grid", "Shapes3D": "shapes3d", "MPI3D": "mpi3d", "SmallNORB": "smallnorb", "Cars3D": "cars3d"}
 
 
 def __getattr__(name):

@@ -165,8 +165,6 @@ def _fit(config, dataset, resume, progress):
     pyro.clear_param_store()
     dataset, model, guide, objective = build(config, dataset, device)
     channels_last = use_channels_last((model, guide), device, config.precision)
-    logger.info("training on %s in %s%s%s", device, config.precision, ", channels_last" if channels_last else "",
-                ", with the JIT" if config.jit else "")
     optimizer = make_optimizer((model, guide), config.lr)
     batches = EpochSampler(len(dataset), config.batch_size, config.seed)
     step = 0
@@ -181,6 +179,8 @@ def _fit(config, dataset, resume, progress):
         set_rng_state(state["rng"])
         step = state["step"]
 
+    logger.info("training on %s in %s%s%s from step %d", device, config.precision,
+                ", channels_last" if channels_last else "", ", with the JIT" if config.jit else "", step)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_config(run_dir, config, None if calibrate else steps, resume)
     log = _open_log(run_dir / LOG, step)

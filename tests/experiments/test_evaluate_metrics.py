@@ -40,6 +40,7 @@ def test_bad_metric_names_and_guides_are_one_line_errors(run_dir, tmp_path, caps
     assert "--chen-points must be 'all'" in capsys.readouterr().err
     iaf = tmp_path / "iaf"
     assert main(TRAIN + ["--out", str(iaf), "--guide", "iaf", "--steps", "2"]) == 0
+    capsys.readouterr()  # the training's own lines
     assert main(["evaluate", str(iaf), "--device", "cpu", "--eval-points", "100", "--metrics", "chen-mig"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--guide diagonal or lowrank" in err

@@ -184,6 +184,7 @@ def test_pyrovae_train_objective_aae(tmp_path, capsys, monkeypatch):
     assert code == 0, capsys.readouterr().err
     log = (tmp_path / "run" / "log.jsonl").read_text()
     assert '"adversarial"' in log and '"js_estimate"' in log
+    capsys.readouterr()  # the first run's output
     code = main(["train", "--objective", "aae", "--gamma", "2", "--dataset", str(tmp_path / "data.npy"),
                  "--out", str(tmp_path / "run2"), "--steps", "1", "--no-progress"])
     err = capsys.readouterr().err

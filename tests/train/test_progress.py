@@ -48,5 +48,6 @@ def test_pyrovae_train_into_a_log_file_writes_plain_lines(tmp_path):
     assert done.returncode == 0, text
     assert "\r" not in text
     lines = text.splitlines()
-    assert [line.split(":")[:2] for line in lines[:-1]] == [["pyrovae", f" beta-vae step {s}/30"] for s in (10, 20, 30)]
+    assert lines[0] == "pyrovae: training on cpu in fp32 from step 0"
+    assert [line.split(":")[:2] for line in lines[1:-1]] == [["pyrovae", f" beta-vae step {s}/30"] for s in (10, 20, 30)]
     assert lines[-1] == f"run written to {tmp_path / 'run'}"

@@ -1,0 +1,166 @@
+"""Scores against training steps: one run trained in segments to each milestone, each milestone evaluated.
+
+Answers "how much do the scores move between the thesis budget (22,260 steps) and the 2019 study's
+(300,000 steps)?" The run is continued with ``--resume`` from one milestone to the next, so it is the
+same run as one trained straight through (resume is bit-identical). At each milestone the run dir's
+config and checkpoint are copied to ``OUT/step_<N>/`` and evaluated there in a background process
+(traversals and the metric suite) while training goes on. Everything is resumable: run the same command
+again and finished milestones are skipped, an unfinished segment continues from its last checkpoint.
+
+    python benchmarks/budget_curve.py --objective beta-tcvae --set beta=6 --out sweeps/study/beta-tcvae
+    python benchmarks/budget_curve.py --curve sweeps/study/beta-tcvae   # (re)write curve.csv / curve.png
+
+Writes ``OUT/curve.csv`` and ``OUT/curve.png`` (MIG, FactorVAE score and reconstruction against steps).
+"""
+import argparse
+import csv
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+MILESTONES = (22_260, 50_000, 100_000, 200_000, 300_000)
+COLUMNS = (("mig", "mig.discrete_mig"), ("factor_vae", "factor_vae.eval_accuracy"),
+           ("beta_vae", "beta_vae.eval_accuracy"), ("dci", "dci.disentanglement"),
+           ("recon_nll", "reconstruction.nll_per_pixel"), ("active_units", "active_units"))
+
+
+def _value(metrics, dotted):
+    for key in dotted.split("."):
+        if not isinstance(metrics, dict) or key not in metrics:
+            return None
+        metrics = metrics[key]
+    return metrics
+
+
+def _pyrovae(*args):
+    return [sys.executable, "-m", "pyrovae.cli", *map(str, args)]
+
+
+def train_to(out, step, args, deadline=None):
+    """Train (or continue) the run in ``out/run`` up to ``step`` steps, without plots or evaluation.
+    At ``deadline`` (time.monotonic) the run is stopped (SIGTERM: it checkpoints between two steps);
+    returns the step it reached."""
+    run = out / "run"
+    command = _pyrovae("train", "--objective", args.objective, "--steps", step, "--seed", args.seed,
+                       "--out", run, "--no-plots", "--no-evaluate", "--no-progress",
+                       "--checkpoint-every", args.checkpoint_every, "--log-every", args.log_every)
+    command += [f"--{key.replace('_', '-')}={value}" for key, value in map(lambda s: s.split("=", 1), args.set)]
+    command += args.train_args
+    if (run / "checkpoint.pt").exists():
+        command.append("--resume")
+    process = subprocess.Popen(command)
+    while process.poll() is None:
+        if deadline is not None and time.monotonic() > deadline:
+            process.send_signal(signal.SIGTERM)
+            process.wait()
+            break
+        time.sleep(1)
+    if process.returncode not in (0, 2):  # 2: the one-line error of an interrupted run
+        raise SystemExit(f"training stopped with status {process.returncode}")
+    return last_step(run)
+
+
+def last_step(run):
+    """The step of the run's checkpoint."""
+    from pyrovae.train import load_checkpoint
+
+    return load_checkpoint(run / "checkpoint.pt", map_location="cpu")["step"]
+
+
+def snapshot(out, step):
+    """Copy the run at ``step`` into ``out/step_<step>`` (config with that budget, checkpoint, log)."""
+    dest = out / f"step_{step}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "checkpoint.pt", "log.jsonl"):
+        shutil.copy2(out / "run" / name, dest / name)
+    return dest
+
+
+def evaluate(dest, args):
+    """Background: traversals and the metric suite of one milestone (its stdout into evaluate.log)."""
+    log = open(dest / "evaluate.log", "w")
+    script = (f"{' '.join(_pyrovae('plot', dest, '--device', args.eval_device))} && "
+              f"{' '.join(_pyrovae('evaluate', dest, '--device', args.eval_device, '--eval-points', args.eval_points))}")
+    return subprocess.Popen(["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT)
+
+
+def write_curve(out):
+    rows = []
+    for dest in sorted(out.glob("step_*"), key=lambda p: int(p.name.split("_")[1])):
+        path = dest / "metrics.json"
+        if path.exists():
+            metrics = json.loads(path.read_text())
+            rows.append({"step": int(dest.name.split("_")[1]),
+                         **{name: _value(metrics, key) for name, key in COLUMNS}})
+    if not rows:
+        return None
+    with open(out / "curve.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2))
+    steps = [r["step"] for r in rows]
+    for ax, (name, label) in zip(axes, (("mig", "MIG (discrete)"), ("factor_vae", "FactorVAE score"),
+                                        ("recon_nll", "reconstruction NLL / pixel"))):
+        ax.plot(steps, [r[name] for r in rows], "o-")
+        ax.set_xscale("log")
+        ax.set_xlabel("training steps")
+        ax.set_title(label)
+        ax.axvline(22_260, color="grey", ls=":", lw=1)
+    fig.suptitle(out.name)
+    fig.tight_layout()
+    fig.savefig(out / "curve.png", dpi=120)
+    plt.close(fig)
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--objective", default="beta-tcvae")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="an objective hyperparameter, e.g. beta=6 (repeatable)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--milestones", default=",".join(map(str, MILESTONES)))
+    p.add_argument("--eval-points", type=int, default=10_000)
+    p.add_argument("--eval-device", default="auto")
+    p.add_argument("--checkpoint-every", type=int, default=2_000)
+    p.add_argument("--log-every", type=int, default=500)
+    p.add_argument("--deadline-s", type=float, default=None,
+                   help="stop training after this many seconds, evaluate the step reached and write the curve")
+    p.add_argument("--curve", type=Path, help="only (re)write curve.csv/curve.png of this output dir")
+    p.add_argument("train_args", nargs="*", help="more `pyrovae train` options, after --")
+    args = p.parse_args(argv)
+    if args.curve:
+        print(write_curve(args.curve))
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + args.deadline_s if args.deadline_s else None
+    pending = []
+    for step in sorted(int(s) for s in args.milestones.split(",")):
+        dest = args.out / f"step_{step}"
+        if (dest / "metrics.json").exists():
+            continue
+        if not (dest / "checkpoint.pt").exists():
+            reached = train_to(args.out, step, args, deadline)
+            if reached < step:  # out of time: the step reached is a point of the curve too
+                pending.append(evaluate(snapshot(args.out, reached), args))
+                break
+            dest = snapshot(args.out, step)
+        pending.append(evaluate(dest, args))
+    for process in pending:
+        process.wait()
+    print(write_curve(args.out))
+
+
+if __name__ == "__main__":
+    main()

@@ -52,11 +52,15 @@ def native_bf16(device):
 
 
 def resolve_precision(precision, device):
-    """``"fp32"`` or ``"bf16"``: ``"auto"`` is bf16 where :func:`native_bf16` holds, else fp32."""
+    """``"fp32"`` or ``"bf16"``: ``"auto"`` is bf16 on a CPU where :func:`native_bf16` holds, else fp32.
+
+    Not on a GPU: there the standard nets at batch 64 are launch-bound, and autocast's cast kernels made
+    the step 1.1-1.3x slower than fp32 on an H200 (docs/results/gpu/README.md); ``"bf16"`` still runs it."""
     if precision not in PRECISIONS:
         raise PyroVAEError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
     if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
+        device = torch.device(device)
+        return "bf16" if device.type == "cpu" and native_bf16(device) else "fp32"
     return precision
 
 

@@ -13,7 +13,7 @@ from pyrovae.experiments.sweep import run_sweep
 
 from sweep_helpers import EXAMPLES
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/experiments: crash_plugin.py
 SECTIONS = ["## 1. Runs", "## 2. Scores per objective and hyperparameter (Tables 5.3, 5.6)",
             "## 3. Reconstruction error against regularisation strength (Fig. 5.11)",
             "## 4. Disentanglement against reconstruction", "## 5. The rate–distortion plane",

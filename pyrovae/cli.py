@@ -127,14 +127,16 @@ def _hyperparameter_type(defaults):
 
 
 def _train(args):
+    from .evaluation import evaluate_run, format_table
     from .objectives import OBJECTIVES
+    from .plots import plot_run
     from .train import fit
-    from .train.fit import read_saved_config, run_dir_of
+    from .train.rundir import read_config, run_dir_of
 
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
     values = TrainConfig().to_dict()
     if args.resume:  # what was not given now is what the run was trained with
-        values.update(read_saved_config(run_dir_of(TrainConfig(**{**values, **given}))) or {})
+        values.update(read_config(run_dir_of(TrainConfig(**{**values, **given})), missing_ok=True) or {})
     values.update(given)
     values["steps"] = parse_steps(values["steps"])
     objective = values["objective"]
@@ -151,6 +153,10 @@ def _train(args):
                            f"{', '.join('--' + k.replace('_', '-') for k in accepted) or 'no options'}")
     run = fit(TrainConfig.from_dict({**values, "objective_options": options}), resume=args.resume,
               progress=args.progress)
+    if run.config.plots:
+        plot_run(run)
+    if run.config.evaluate:
+        print(format_table(evaluate_run(run)))
     print(f"run written to {run.run_dir}")
 
 
@@ -163,7 +169,7 @@ def _plot(args):
 
 
 def _evaluate(args):
-    from .experiments.evaluate import evaluate_run, parse_metrics
+    from .evaluation import evaluate_run, format_table, parse_metrics
     from .train import load_run
 
     if args.metrics is not None:
@@ -176,8 +182,8 @@ def _evaluate(args):
             chen_points = 0
         if chen_points < 2:
             raise PyroVAEError(f"--chen-points must be 'all' or an integer >= 2, got {args.chen_points!r}")
-    evaluate_run(load_run(args.run_dir, device=args.device), num_train=args.eval_points, seed=args.seed,
-                 metrics=args.metrics, chen_points=chen_points)
+    print(format_table(evaluate_run(load_run(args.run_dir, device=args.device), num_train=args.eval_points,
+                                    seed=args.seed, metrics=args.metrics, chen_points=chen_points)))
     print(f"metrics written to {args.run_dir}/metrics.json")
 
 

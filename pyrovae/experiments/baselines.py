@@ -40,7 +40,7 @@ import torch
 
 from ..errors import PyroVAEError
 from ..metrics._utils import check_count
-from .evaluate import _codes_and_factors, representation_function
+from ..evaluation import codes_and_factors, representation_function
 
 #: The β-VAE score (%) on dSprites of Higgins et al. (2017), Table 1 / Fig. 6: (mean, sd) over their
 #: replicates (None where the paper gives no spread).
@@ -210,8 +210,8 @@ def score_representation(dataset, represent, seed, num_train, num_test, num_samp
         return value
 
     rs = np.random.RandomState(seed)
-    codes_train, factors_train = _codes_and_factors(dataset, represent, num_train, rs)
-    codes_test, factors_test = _codes_and_factors(dataset, represent, num_test, rs)
+    codes_train, factors_train = codes_and_factors(dataset, represent, num_train, rs)
+    codes_test, factors_test = codes_and_factors(dataset, represent, num_test, rs)
     dims = codes_train.shape[1]
     out["dims"] = int(dims)
     num_eval = max(num_sampled // 2, 1)
@@ -273,7 +273,8 @@ def train_infogan_baseline(dataset, latent_dim, steps, seed, run_dir, device="cp
     writes ``infogan.pt`` (config and weights), ``history.json`` and, with ``plots``, ``traversals.png``
     into ``run_dir``; returns the InfoGAN."""
     from ..models.infogan import InfoGAN
-    from ..train.infogan import fit_infogan, plot_infogan_traversals
+    from ..plots import plot_infogan_traversals
+    from ..train.infogan import fit_infogan
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -492,7 +493,8 @@ def format_markdown(result, gpu_note=None):
 
 def write_baselines(result, out):
     """``out/baselines.json`` and ``out/baselines.md``; returns their paths."""
-    from ..train.config import provenance, write_json
+    from ..atomic import write_json
+    from ..train.rundir import provenance
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -28,6 +28,7 @@ import re
 import time
 from pathlib import Path
 
+from ..data.shapes import render_shapes
 from ..errors import PyroVAEError
 
 #: (column, label) of the headline metrics, in table order
@@ -317,7 +318,7 @@ class Report:
                          [[s.label, len(s.runs)] + [_mean_sd_text(s.values(c)) for c, _ in main]
                           for s in self.settings]), "")
         if self.has(DISENTANGLEMENT) and self.has(CHEN_MIG):
-            from .evaluate import MIG_NOTE
+            from ..evaluation import MIG_NOTE
 
             self.add("MIG is the study's estimate (20-bin histograms of the posterior means); MIG (Chen) is Chen et "
                      "al.'s, from q(z|x) on the points in `chen_mig.num_points`. " + MIG_NOTE, "")
@@ -731,8 +732,8 @@ class Report:
         import numpy as np
         import torch
 
-        from ..metrics.model_scores import kl_per_dimension, reconstruction_error
-        from ..plots.run_plots import _as_images, _grid
+        from ..evaluation.model_scores import kl_per_dimension, reconstruction_error
+        from ..plots import as_images, image_grid
 
         device = next(run.guide.parameters()).device
         clean = self._data(run, 64, seed=1)
@@ -755,7 +756,7 @@ class Report:
                 recon = run.model.decode(run.guide.representation(x[:9]))
                 z = run.guide.representation(x[:1]).repeat(9, 1)
                 z[:, top] = values
-                rows_img += [_as_images(x[:9]), _as_images(recon), _as_images(run.model.decode(z))]
+                rows_img += [as_images(x[:9]), as_images(recon), as_images(run.model.decode(z))]
                 labels += [f"{name}\ninput", "recon", f"z{top} traversal"]
                 err = reconstruction_error(run.model, run.guide, x)
                 kl = np.nan_to_num(kl_per_dimension(run.model, run.guide, x))
@@ -764,7 +765,7 @@ class Report:
                               f"{_fmt(float(loc[:, top].mean()))} ± {_fmt(float(loc[:, top].std()))}",
                               _fmt(float(np.abs(loc).mean()))])
         path = self.out_dir / "domain_shift.png"
-        _grid(rows_img, path, row_labels=labels, title=f"Domain shift: {row['name']}")
+        image_grid(rows_img, path, row_labels=labels, title=f"Domain shift: {row['name']}")
         self.figures.append(path)
         self.add(f"![domain shift of {row['name']}]({path.name})", "")
         self.add(*_table(["input", "recon NLL/px", "recon MSE/px", "KL (nats/image)", f"μ of z{top} (top KL)",
@@ -810,33 +811,6 @@ class Report:
 
 def _safe(text):
     return re.sub(r"[^A-Za-z0-9.-]+", "_", text)
-
-
-def render_shapes(shape, num, size=64, seed=0):
-    """Binary images [num, 1, size, size] of a shape dSprites does not have ("triangle" or "cross"),
-    drawn like dSprites (point sampling at pixel centres; centre 16 + 32·pos, scale in [0.5, 1],
-    orientation in [0, 2π), dSprites' geometry scaled by size / 64)."""
-    import numpy as np
-
-    rng = np.random.RandomState(seed)
-    k = size / 64.0
-    rows, cols = np.mgrid[0:size, 0:size] + 0.5
-    images = np.zeros((num, 1, size, size), dtype=np.float32)
-    for i in range(num):
-        px, py, s, theta = rng.uniform(), rng.uniform(), rng.uniform(0.5, 1.0), rng.uniform(0, 2 * np.pi)
-        X, Y = cols - (16 + 32 * px) * k, rows - (16 + 32 * py) * k
-        u = (np.cos(theta) * X - np.sin(theta) * Y) / (s * k)
-        v = (np.sin(theta) * X + np.cos(theta) * Y) / (s * k)
-        if shape == "triangle":  # equilateral, circumradius 12 px at scale 1 (inradius 6)
-            inside = np.ones_like(u, dtype=bool)
-            for angle in (np.pi / 2, np.pi / 2 + 2 * np.pi / 3, np.pi / 2 + 4 * np.pi / 3):
-                inside &= u * np.cos(angle) + v * np.sin(angle) < 6.0
-        elif shape == "cross":  # two bars 19.2 × 6.4 px at scale 1 (the square's side)
-            inside = ((np.abs(u) < 9.6) & (np.abs(v) < 3.2)) | ((np.abs(u) < 3.2) & (np.abs(v) < 9.6))
-        else:
-            raise PyroVAEError(f"unknown shape {shape!r}: triangle or cross")
-        images[i, 0] = inside
-    return images
 
 
 def write_report(sweep_dir, out=None, device="auto", points=1000, echo=print):

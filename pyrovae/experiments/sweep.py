@@ -372,7 +372,7 @@ def is_finished(run_dir, config=None):
 
 
 def _write_status(run_dir, **record):
-    from ..train.config import write_json
+    from ..atomic import write_json
 
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     write_json(Path(run_dir) / STATUS_FILE, record)
@@ -446,9 +446,15 @@ def _run_task(task):
               f"(resume={task.get('resume', False)}) pid {os.getpid()}", flush=True)
         try:
             import_plugins(task.get("imports"))
+            from ..evaluation import evaluate_run
+            from ..plots import plot_run
             from ..train import fit
 
-            fit(task["config"], resume=task.get("resume", False), progress=False)
+            run = fit(task["config"], resume=task.get("resume", False), progress=False)
+            if run.config.plots:
+                plot_run(run)
+            if run.config.evaluate:
+                evaluate_run(run)
             result["status"] = "done"
         except BaseException as e:  # noqa: BLE001 - a run's failure is data, not a crash of the sweep
             interrupted = isinstance(e, KeyboardInterrupt) or (
@@ -539,7 +545,7 @@ def run_sweep(spec_path, sweep_dir=None, workers=None, backend="local", address=
     with _sweep_lock(sweep_dir):
         if spec_path is not None:
             (sweep_dir / SPEC_COPY).write_text(Path(spec_path).read_text())
-        from ..train.config import write_json
+        from ..atomic import write_json
 
         write_json(sweep_dir / PLAN, {"name": plan.name, "imports": plan.imports, "spec": plan.spec,
                                       "runs": [{"name": r.name, "objective": r.objective,

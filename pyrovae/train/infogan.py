@@ -105,13 +105,3 @@ def fit_infogan(gan, dataset, steps=1000, batch_size=64, lr_discriminator=2e-4, 
     gan.eval()
     return history
 
-
-def plot_infogan_traversals(gan, path, steps=9, limit=1.0):
-    """Write the traversal of every code (:meth:`InfoGAN.traversal`) as a PNG grid; returns the path."""
-    from ..plots.run_plots import _as_images, _grid
-
-    gan.eval()
-    rows, labels = gan.traversal(steps=steps, limit=limit)
-    _grid([_as_images(r) for r in rows], path, row_labels=labels,
-          title=f"InfoGAN code traversals over [-{limit:g}, {limit:g}] (noise 0)")
-    return path

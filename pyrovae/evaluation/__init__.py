@@ -6,7 +6,7 @@ need the model and guide (:mod:`~pyrovae.evaluation.model_scores`), Chen et al.'
 from . import model_scores
 from .chen_mig import chen_mig
 from .codes import codes_and_factors, gaussian_posterior, posterior_function, representation_function
-from .suite import MIG_NOTE, METRICS, eval_sizes, evaluate_run, format_table, parse_metrics
+from .suite import METRICS, MIG_NOTE, eval_sizes, evaluate_run, format_table, parse_metrics
 
 __all__ = ["METRICS", "MIG_NOTE", "chen_mig", "codes_and_factors", "eval_sizes", "evaluate_run", "format_table",
            "gaussian_posterior", "model_scores", "parse_metrics", "posterior_function", "representation_function"]

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 
 from ..errors import PyroVAEError
-from ..metrics._utils import check_count
 from ..evaluation import codes_and_factors, representation_function
+from ..validation import check_int
 
 #: The β-VAE score (%) on dSprites of Higgins et al. (2017), Table 1 / Fig. 6: (mean, sd) over their
 #: replicates (None where the paper gives no spread).
@@ -324,10 +324,10 @@ def baseline_table(dataset="dsprites", latent_dim=10, num_train=None, num_test=N
     sizes = dict(FULL_SIZES if gpu else CPU_SIZES)
     for key, value in (("num_train", num_train), ("num_test", num_test), ("num_sampled", num_sampled)):
         if value is not None:
-            sizes[key] = check_count(value, key.replace("_", "-"), 2)
-    latent_dim = check_count(latent_dim, "latent-dim", 2)
+            sizes[key] = check_int(key.replace("_", "-"), value, minimum=2)
+    latent_dim = check_int("latent-dim", latent_dim, minimum=2)
     seeds = _parse_seeds(seeds)
-    train_steps = check_count(train_steps, "train-steps") if train_steps is not None else \
+    train_steps = check_int("train-steps", train_steps) if train_steps is not None else \
         (THESIS_STEPS if gpu else CPU_TRAIN_STEPS)
     runs = dict(runs or {})
     names = list(BASELINES) if baselines is None else list(baselines)

@@ -111,7 +111,7 @@ def stage_thesis_projection(device, quick, eval_s, jit):
     """GPU-hours of the thesis grid: seconds per step of each of its objectives (a step costs the same for
     every hyperparameter value), timed over a short stretch, times each run's steps, plus an evaluation."""
     from pyrovae.data import load_dataset
-    from pyrovae.experiments.sweep import load_plan
+    from pyrovae.experiments.spec import load_plan
     from pyrovae.train.config import TrainConfig
     from pyrovae.train.fit import build, make_optimizer, train_step
 

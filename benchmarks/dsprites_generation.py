@@ -16,7 +16,8 @@ import time
 import numpy as np
 import torch
 
-from pyrovae.data import dsprites as D
+from pyrovae.data import dsprites_geometry
+from pyrovae.data.dsprites import DSprites
 from pyrovae.utils import set_cpu_threads
 
 
@@ -57,11 +58,11 @@ def main():
     with tempfile.TemporaryDirectory() as cache:
         rss0 = rss_mb()
         start = time.perf_counter()
-        ds = D.DSprites(cache_dir=cache)
+        ds = DSprites(cache_dir=cache)
         cold = time.perf_counter() - start
-        D._GEOMETRY.clear()  # forget the in-process copy: the second start reads the cache file
+        dsprites_geometry._GEOMETRY.clear()  # forget the in-process copy: the second start reads the cache file
         start = time.perf_counter()
-        ds = D.DSprites(cache_dir=cache)
+        ds = DSprites(cache_dir=cache)
         warm = time.perf_counter() - start
     print(f"start: first {cold:.2f} s (builds and caches the tables), second {warm * 1e3:.1f} ms (from the cache)")
     print(f"memory held by the dataset object: {ds.nbytes / 2**20:.2f} MB (RSS growth {rss_mb() - rss0:.1f} MB)")

@@ -32,7 +32,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # train_step.py beside this file
 import train_step as step_bench  # noqa: E402
 
-from pyrovae.train.config import THESIS_STEPS, provenance, write_json  # noqa: E402
+from pyrovae.atomic import write_json  # noqa: E402
+from pyrovae.train.config import THESIS_STEPS  # noqa: E402
+from pyrovae.train.rundir import provenance  # noqa: E402
 from pyrovae.utils import native_bf16, resolve_device, resolve_precision  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +52,7 @@ def stage_train_step(device, quick):
 
 
 def stage_literature_run(device, quick, runs_dir, budget_s, jit):
+    from pyrovae.plots import plot_run
     from pyrovae.train import fit
     from pyrovae.train.config import TrainConfig
     from pyrovae.train.fit import build, make_optimizer, train_step
@@ -80,6 +83,7 @@ def stage_literature_run(device, quick, runs_dir, budget_s, jit):
         shutil.rmtree(run_dir)
     start = time.perf_counter()
     run = fit({**base, "steps": steps, "out": str(run_dir)}, progress=False)
+    plot_run(run)  # inside the timing, as when fit() plotted by itself
     wall = time.perf_counter() - start
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     return {"run": run, "steps": steps, "precision": precision, "jit": jit, "wall_s": round(wall, 2),
@@ -90,11 +94,11 @@ def stage_literature_run(device, quick, runs_dir, budget_s, jit):
 
 
 def stage_evaluation(run, quick):
-    from pyrovae.experiments.evaluate import evaluate_run
+    from pyrovae.evaluation import evaluate_run
 
     num = 200 if quick else 10_000
     start = time.perf_counter()
-    metrics = evaluate_run(run, num_train=num, verbose=False)
+    metrics = evaluate_run(run, num_train=num)
     wall = time.perf_counter() - start
     keep = {k: metrics.get(k) for k in ("mig", "beta_vae", "factor_vae", "active_units", "reconstruction")}
     dci = metrics.get("dci")
@@ -107,7 +111,7 @@ def stage_thesis_projection(device, quick, eval_s, jit):
     """GPU-hours of the thesis grid: seconds per step of each of its objectives (a step costs the same for
     every hyperparameter value), timed over a short stretch, times each run's steps, plus an evaluation."""
     from pyrovae.data import load_dataset
-    from pyrovae.experiments.sweep import load_plan
+    from pyrovae.experiments.spec import load_plan
     from pyrovae.train.config import TrainConfig
     from pyrovae.train.fit import build, make_optimizer, train_step
 

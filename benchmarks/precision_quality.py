@@ -47,11 +47,11 @@ def window_means(log_path, window):
 
 def mig_of(run, num_codes, seed=0):
     """MIG of the run's posterior means on ``num_codes`` training codes (fp32, as in evaluate_run)."""
-    from pyrovae.experiments.evaluate import _codes_and_factors, representation_function
+    from pyrovae.evaluation import codes_and_factors, representation_function
     from pyrovae.metrics import mutual_info_gap
 
     device = next(run.guide.parameters()).device
-    codes, factors = _codes_and_factors(run.dataset, representation_function(run.guide, device), num_codes,
+    codes, factors = codes_and_factors(run.dataset, representation_function(run.guide, device), num_codes,
                                         np.random.RandomState(seed))
     return float(mutual_info_gap(codes, factors))
 

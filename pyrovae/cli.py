@@ -4,8 +4,25 @@ import contextlib
 import logging
 import sys
 
+import torch
+
+from .data import DATASETS
 from .errors import PyroVAEError
-from .train.config import TrainConfig, parse_steps
+from .evaluation import METRICS, eval_sizes, evaluate_run, format_table, parse_metrics
+from .experiments.baselines import BASELINES, CPU_TRAIN_STEPS, baseline_table, format_markdown, write_baselines
+from .experiments.job import run_job
+from .experiments.report import write_report
+from .experiments.spec import load_plan
+from .experiments.sweep import describe_plan, run_sweep
+from .models import GUIDES, LIKELIHOODS, PRIORS
+from .models.factory import component_options
+from .objectives import OBJECTIVES
+from .objectives.base import GENERIC_HYPERPARAMETERS
+from .plots import plot_run
+from .train import load_run
+from .train.config import THESIS_STEPS, TrainConfig, parse_steps
+from .train.rundir import METRICS as METRICS_FILE
+from .train.rundir import read_config, run_dir_of
 from .utils import PRECISIONS, cpu_threads, tune_malloc
 
 
@@ -22,9 +39,6 @@ def _add_objective_options(parser):
     """One help section per objective, listing its options with their defaults; each option is defined
     once: in its objective's section, or among the shared ones (its help names the objectives and
     their defaults)."""
-    from .objectives import OBJECTIVES
-    from .objectives.base import GENERIC_HYPERPARAMETERS
-
     objectives = {name: cls for name, cls in sorted(OBJECTIVES.items()) if cls.name == name}  # no aliases
     users, helps, sections = {}, {}, {}  # option -> {objective: default}; option -> help; objective -> group
     for name, cls in objectives.items():
@@ -59,18 +73,12 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 def _component_help(table):
     """``one of: normal, student-t (df), ...`` with each component's options, from their signatures."""
-    from .models.factory import component_options
-
     names = [f"{name} ({', '.join(component_options(table[name]))})" if component_options(table[name]) else name
              for name in sorted(table)]
     return f"one of: {', '.join(names)}; give options as name:key=value[,key=value] (docs/models.md)"
 
 
 def _add_train_parser(sub):
-    from .data import DATASETS
-    from .models import GUIDES, LIKELIHOODS, PRIORS
-    from .objectives import OBJECTIVES
-
     # A config option left out is absent from the parsed args: it then comes from the saved run with
     # --resume, else from TrainConfig's defaults.
     p = sub.add_parser("train", help="train (and evaluate, and plot) a model",
@@ -127,14 +135,10 @@ def _hyperparameter_type(defaults):
 
 
 def _train(args):
-    from .objectives import OBJECTIVES
-    from .train import fit
-    from .train.fit import read_saved_config, run_dir_of
-
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
     values = TrainConfig().to_dict()
     if args.resume:  # what was not given now is what the run was trained with
-        values.update(read_saved_config(run_dir_of(TrainConfig(**{**values, **given}))) or {})
+        values.update(read_config(run_dir_of(TrainConfig(**{**values, **given})), missing_ok=True) or {})
     values.update(given)
     values["steps"] = parse_steps(values["steps"])
     objective = values["objective"]
@@ -149,23 +153,19 @@ def _train(args):
         raise PyroVAEError(f"--{', --'.join(k.replace('_', '-') for k in ignored)} does not apply to "
                            f"--objective {objective}; it takes: "
                            f"{', '.join('--' + k.replace('_', '-') for k in accepted) or 'no options'}")
-    run = fit(TrainConfig.from_dict({**values, "objective_options": options}), resume=args.resume,
-              progress=args.progress)
+    run, metrics = run_job(TrainConfig.from_dict({**values, "objective_options": options}), resume=args.resume,
+                           progress=args.progress)
+    if metrics is not None:
+        print(format_table(metrics))
     print(f"run written to {run.run_dir}")
 
 
 def _plot(args):
-    from .plots import plot_run
-    from .train import load_run
-
     for path in plot_run(load_run(args.run_dir, device=args.device)).values():
         print(path)
 
 
 def _evaluate(args):
-    from .experiments.evaluate import evaluate_run, parse_metrics
-    from .train import load_run
-
     if args.metrics is not None:
         parse_metrics(args.metrics)  # a bad name fails before the run is loaded
     chen_points = args.chen_points
@@ -176,15 +176,13 @@ def _evaluate(args):
             chen_points = 0
         if chen_points < 2:
             raise PyroVAEError(f"--chen-points must be 'all' or an integer >= 2, got {args.chen_points!r}")
-    evaluate_run(load_run(args.run_dir, device=args.device), num_train=args.eval_points, seed=args.seed,
-                 metrics=args.metrics, chen_points=chen_points)
-    print(f"metrics written to {args.run_dir}/metrics.json")
+    metrics = evaluate_run(load_run(args.run_dir, device=args.device), num_train=args.eval_points, seed=args.seed,
+                           metrics=args.metrics, chen_points=chen_points)
+    print(format_table(metrics))
+    print(f"metrics written to {args.run_dir}/{METRICS_FILE}")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="pyrovae", description="VAEs and disentangled representations on Pyro")
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_train_parser(sub)
+def _add_evaluation_parsers(sub):
     p = sub.add_parser("plot", help="write the plots of a trained run into its run dir")
     p.add_argument("run_dir")
     p.add_argument("--device", default="auto")
@@ -194,36 +192,113 @@ def build_parser():
     p.add_argument("--eval-points", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--metrics", default=None,
-                   help="comma-separated metrics to compute and merge into metrics.json (default: all): model, mig, "
-                        "chen-mig, sap, dci, modularity, unsupervised, beta-vae, factor-vae, downstream")
+                   help=f"comma-separated metrics to compute and merge into metrics.json (default: all): "
+                        f"{', '.join(METRICS)}")
     p.add_argument("--chen-points", default=None,
                    help="points of Chen et al.'s MIG: an integer, or 'all' for the whole dataset (default: --eval-points)")
-    from .experiments.sweep import add_sweep_parser
-    from .experiments.report import add_report_parser
-    from .experiments.baselines import add_baselines_parser
 
-    add_sweep_parser(sub)
-    add_report_parser(sub)
-    add_baselines_parser(sub)
+
+def _add_sweep_parsers(sub):
+    p = sub.add_parser("sweep", help="train and evaluate a grid of runs (objectives x hyperparameters x seeds)",
+                       description="Train and evaluate every run of a YAML sweep spec; run again to continue "
+                                   "an interrupted sweep (finished runs are skipped).")
+    p.add_argument("spec", help="the sweep spec (YAML): base, objectives, seeds, datasets (see examples/)")
+    p.add_argument("--out", default=None, help="sweep dir (default: sweeps/<spec name>)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="runs at a time (default: one per GPU when there are several, else 1)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local worker processes, or Ray tasks (pip install 'pyrovae[ray]')")
+    p.add_argument("--address", default=None, help="Ray cluster address (with --backend ray; default: a local Ray)")
+    p.add_argument("--retries", type=int, default=1, help="times a crashed run is tried again (default 1)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and stop")
+    p = sub.add_parser("report", help="write a Markdown report with plots comparing the runs of a sweep",
+                       description="Write SWEEP_DIR/report/report.md and its PNGs from a sweep's results.")
+    p.add_argument("sweep_dir", help="the sweep dir (pyrovae sweep ... --out SWEEP_DIR)")
+    p.add_argument("--out", default=None, help="report dir (default: SWEEP_DIR/report)")
+    p.add_argument("--device", default="auto", help="device for the representative runs: auto, cpu, cuda")
+    p.add_argument("--points", type=int, default=1000, help="data points encoded per representative run")
+
+
+def _add_baselines_parser(sub):
+    gpu, cpu = eval_sizes(torch.device("cuda")), eval_sizes(torch.device("cpu"))
+
+    def sizes(key):
+        return f"{gpu[key]:,} on a GPU, {cpu[key]:,} on a CPU"
+
+    p = sub.add_parser("baselines", help="score the β-VAE paper's baselines (ground truth, pixels, PCA, ICA, "
+                                         "untrained/trained VAEs, InfoGAN, AAE) with the metric suite")
+    p.add_argument("--dataset", default="dsprites", help="a dataset with ground-truth factors (default dsprites)")
+    p.add_argument("--latent-dim", type=int, default=10, help="latent / PCA / ICA dimensions (default 10)")
+    p.add_argument("--num-train", type=int, default=None,
+                   help=f"codes for MIG, SAP, DCI and the PCA/ICA fit (default: {sizes('num_train')})")
+    p.add_argument("--num-test", type=int, default=None, help=f"test codes (default: {sizes('num_test')})")
+    p.add_argument("--num-sampled", type=int, default=None,
+                   help="training points of the β-VAE and FactorVAE scores, half as many to evaluate "
+                        f"(default: {sizes('num_sampled')})")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds (default 0)")
+    p.add_argument("--train-steps", type=int, default=None,
+                   help=f"steps of each trained row (default: {THESIS_STEPS:,} on a GPU, {CPU_TRAIN_STEPS:,} on a CPU)")
+    p.add_argument("--train-lr", type=float, default=1e-4, help="Adam learning rate of the VAE-family rows")
+    p.add_argument("--run", action="append", default=[], metavar="NAME=RUN_DIR",
+                   help="score this trained run as row NAME instead of training it (repeatable)")
+    p.add_argument("--only", nargs="+", default=None, help=f"only these rows, of: {', '.join(BASELINES)}")
+    p.add_argument("--out", default="baselines", help="output dir for baselines.json, baselines.md and runs/")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--no-plots", dest="plots", action="store_false", help="skip the trained rows' plots")
+    p.add_argument("--progress", action="store_true", help="progress bars while training")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="training precision of the VAE-family rows (see pyrovae train --help; default auto)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="pyrovae", description="VAEs and disentangled representations on Pyro")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train_parser(sub)
+    _add_evaluation_parsers(sub)
+    _add_sweep_parsers(sub)
+    _add_baselines_parser(sub)
     return parser
 
 
-def _sweep(args):
-    from .experiments.sweep import sweep_command
+def _echo(line):
+    print(line, flush=True)
 
-    sweep_command(args)
+
+def _sweep(args):
+    plan = load_plan(args.spec, args.out)
+    if args.dry_run:
+        print("\n".join(describe_plan(plan)))
+        return
+    run_sweep(args.spec, workers=args.workers, backend=args.backend, address=args.address, retries=args.retries,
+              plan=plan, echo=_echo)
+    print(f"report: pyrovae report {plan.sweep_dir}")
 
 
 def _report(args):
-    from .experiments.report import report_command
+    path = write_report(args.sweep_dir, args.out, device=args.device, points=args.points, echo=_echo)
+    print(f"report written to {path}")
 
-    report_command(args)
+
+def _run_option(text):
+    """``--run NAME=RUN_DIR`` as (name, run dir)."""
+    name, eq, path = text.partition("=")
+    if not eq or not name.strip() or not path.strip():
+        raise PyroVAEError(f"--run takes NAME=RUN_DIR (e.g. --run vae=runs/vae-seed0), got {text!r}")
+    return name.strip().replace("-", "_"), path.strip()
 
 
 def _baselines(args):
-    from .experiments.baselines import baselines_command
-
-    baselines_command(args)
+    runs = dict(_run_option(text) for text in args.run)
+    if not args.train_lr > 0:
+        raise PyroVAEError(f"--train-lr must be > 0, got {args.train_lr}")
+    result = baseline_table(dataset=args.dataset, latent_dim=args.latent_dim, num_train=args.num_train,
+                            num_test=args.num_test, num_sampled=args.num_sampled, seeds=args.seeds,
+                            train_steps=args.train_steps, runs=runs, baselines=args.only, out=args.out,
+                            device=args.device, train_lr=args.train_lr, plots=args.plots, progress=args.progress,
+                            precision=args.precision, echo=_echo)
+    json_path, md_path = write_baselines(result, args.out)
+    print(format_markdown(result))
+    print(f"written: {json_path}, {md_path}")
 
 
 COMMANDS = {"train": _train, "plot": _plot, "evaluate": _evaluate, "sweep": _sweep, "report": _report,

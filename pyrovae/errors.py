@@ -7,9 +7,3 @@ one-line message that names the problem and the fix. The CLI prints it without a
 
 class PyroVAEError(ValueError):
     """A problem with the user's input, described in one line."""
-
-
-def check(condition, message):
-    """Raise :class:`PyroVAEError` with ``message`` unless ``condition`` holds."""
-    if not condition:
-        raise PyroVAEError(message)

@@ -8,6 +8,7 @@ import random
 import sys
 
 import numpy as np
+import pyro
 import torch
 
 from .errors import PyroVAEError
@@ -160,8 +161,6 @@ def tune_malloc():
 
 def seed_everything(seed):
     """Seed Python, NumPy, torch (CPU and CUDA) and Pyro."""
-    import pyro
-
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

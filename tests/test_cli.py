@@ -104,9 +104,9 @@ def test_steps_take_the_names_of_the_literature_budgets(tmp_path, capsys, monkey
 
     seen = []
     monkeypatch.setattr(pyrovae.train, "fit", lambda config, **kw: seen.append(config) or
-                        type("Run", (), {"run_dir": config.out}))
+                        type("Run", (), {"run_dir": config.out, "config": config}))
     for given, steps in (("study", 300_000), ("thesis", 22_260), ("Thesis", 22_260), ("1500", 1500)):
-        assert run_cli(capsys, "train", "--steps", given, "--out", str(tmp_path))[0] == 0
+        assert run_cli(capsys, "train", "--steps", given, "--out", str(tmp_path), "--no-plots", "--no-evaluate")[0] == 0
         assert seen[-1].steps == steps and isinstance(seen[-1].steps, int)
     code, _, err = run_cli(capsys, "train", "--steps", "forever", "--out", str(tmp_path))
     assert code == 2 and err.count("\n") == 1 and "thesis (22,260 steps) or study (300,000)" in err

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from ..errors import PyroVAEError
 from .arrays import ArrayDataset
+from .files import load_data_file
 
 
 # The dataset classes, imported on first use so that ``import pyrovae.data`` stays cheap (no scikit-learn,
@@ -42,8 +43,6 @@ def load_dataset(name, **kwargs):
     if name in DATASETS:
         return DATASETS[name](**kwargs)
     if Path(name).suffix or Path(name).exists():
-        from .files import load_data_file
-
         return load_data_file(name, **kwargs)
     raise PyroVAEError(f"unknown dataset {name!r}: choose one of {', '.join(sorted(DATASETS))} "
                        "or give the path of a .npz/.npy file or image folder")

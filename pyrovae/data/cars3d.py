@@ -83,6 +83,7 @@ class Cars3D(GridDataset):
 
     def _load(self, file, expected):
         """Resized images uint8 [azimuth, elevation, 64, 64, 3] of one car file."""
+        # slow to import, and needed only once, to unpack the official files into the cache
         import scipy.io
         from PIL import Image
 

@@ -18,7 +18,7 @@ class Digits(ArrayDataset):
     """scikit-learn's 8×8 digits as a pyrovae dataset with one ground-truth factor (the digit class)."""
 
     def __init__(self, split="all", binarize=False, test_fraction=0.2, split_seed=0):
-        from sklearn.datasets import load_digits
+        from sklearn.datasets import load_digits  # scikit-learn is slow to import: only for this dataset
 
         if split not in SPLITS:
             raise PyroVAEError(f"unknown digits split {split!r}: choose one of {', '.join(SPLITS)}")

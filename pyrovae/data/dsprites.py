@@ -45,11 +45,8 @@ With ``path=`` the official ``dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz`` i
 streamed once (validated: shapes, dtypes, binary pixels, official order of ``latents_classes``), stored
 bit-packed (377 MB) as a ``.npy`` in the cache dir, and memory-mapped afterwards.
 """
-import functools
+
 import hashlib
-import os
-import tempfile
-import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -57,403 +54,27 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..errors import PyroVAEError
-
-FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
-FACTOR_SIZES = (3, 6, 40, 32, 32)
-IMAGE_SIZE = 64
-OFFICIAL_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
-
-SQUARE_HALF_SIDE = 9.6  # px at scale 1 (side 19.2 = 0.3 · 64)
-ELLIPSE_AXES = (12.763, 7.215)  # semi-axes (u, v) at scale 1
-HEART_PARAMS = (0.5997, 0.6619, 1.437)  # u = a·16 sin³t, v = −b·(13 cos t − …) − c
-SNAP = 256  # the GPU's vertex grid: 1/256 px
-
-# Lattice of row offsets: Y = (m − 480.5)/31 with m = 31·row − 32·posY_class. The table keeps |Y| ≤ 14 px
-# (every sprite has radius ≤ 13.6 px); rows beyond are clamped onto the (empty) first/last entries.
-_M0, _M1 = 46, 915
-_NUM_M = _M1 - _M0 + 1
-_GEOMETRY_VERSION = "dsprites-geometry-v2"
+from .cache import default_cache_dir
+from .dsprites_geometry import FACTOR_NAMES, FACTOR_SIZES, IMAGE_SIZE, OFFICIAL_FILE, factor_values, load_geometry
+from .dsprites_render import Tables, masks_to_pixels, packed_to_pixels, render, row_masks
+from .grid import check_classes
+from .npz import npz_member
 
 
 class DSpritesIndexError(PyroVAEError, IndexError):
     """An index outside the dataset (an IndexError, so iteration stops as for a sequence)."""
 
 
-def factor_values():
-    """The official latent values of each factor, by name (class k of a factor has value ``[k]``)."""
-    return {
-        "shape": np.array([1.0, 2.0, 3.0]),
-        "scale": np.linspace(0.5, 1.0, 6),
-        "orientation": np.linspace(0.0, 2 * np.pi, 40),
-        "pos_x": np.linspace(0.0, 1.0, 32),
-        "pos_y": np.linspace(0.0, 1.0, 32),
-    }
-
-
-def default_cache_dir():
-    """``$PYROVAE_CACHE`` or ``~/.cache/pyrovae``."""
-    return Path(os.environ.get("PYROVAE_CACHE") or Path.home() / ".cache" / "pyrovae")
-
-
-# --------------------------------------------------------------------------------------------------------
-# geometry tables
-
-
-def _angles():
-    """cos θ, sin θ of the 40 orientations; θ = 2π is taken as exactly 0 (real frames are identical)."""
-    theta = factor_values()["orientation"]
-    cos, sin = np.cos(theta), np.sin(theta)
-    cos[-1], sin[-1] = cos[0], sin[0]
-    return cos, sin
-
-
-def heart_curve(t):
-    """Canonical heart (scale 1, θ = 0, v down) at curve parameters ``t``: arrays (u, v)."""
-    a, b, c = HEART_PARAMS
-    u = a * 16 * np.sin(t) ** 3
-    v = -b * (13 * np.cos(t) - 5 * np.cos(2 * t) - 2 * np.cos(3 * t) - np.cos(4 * t)) - c
-    return u, v
-
-
-def _lower_threshold(x):
-    """Smallest lattice column n with (n − 480.5)/31 > x."""
-    return np.floor(31 * x + 480.5).astype(np.int64) + 1
-
-
-def _upper_threshold(x):
-    """Smallest lattice column n with (n − 480.5)/31 ≥ x (lit columns are n < this)."""
-    return np.ceil(31 * x + 480.5).astype(np.int64)
-
-
-def _ellipse_runs(scales, cos, sin):
-    """[6, 40, M, 2] lattice thresholds (start, stop) of the ellipse's run on each lattice row."""
-    a, b = ELLIPSE_AXES
-    s = scales[:, None, None]
-    c, sn = cos[None, :, None], sin[None, :, None]
-    y = ((np.arange(_M0, _M1 + 1) - 480.5) / 31)[None, None, :]
-    # (c·X − sn·Y)²/a² + (sn·X + c·Y)²/b² < s²  as  P·X² + Q·X + R < 0
-    p = c**2 / a**2 + sn**2 / b**2
-    q = 2 * y * c * sn * (1 / b**2 - 1 / a**2)
-    r = y**2 * (sn**2 / a**2 + c**2 / b**2) - s**2
-    disc = q**2 - 4 * p * r
-    root = np.sqrt(np.maximum(disc, 0.0))
-    lo, hi = (-q - root) / (2 * p), (-q + root) / (2 * p)
-    runs = np.stack(np.broadcast_arrays(_lower_threshold(lo), _upper_threshold(hi)), axis=-1)
-    runs[disc <= 0] = 0
-    return runs
-
-
-def _heart_runs(scales, cos, sin, num_vertices=8192, iterations=48):
-    """[6, 40, M, 2, 2] lattice thresholds of the heart's (up to two) runs on each lattice row.
-
-    The curve, sampled at ``num_vertices`` parameters, finds which lattice rows each segment crosses
-    (half-open, so every row meets an even number of crossings); each crossing is then solved on the exact
-    curve by bisection in t, and a row's sorted crossings pair up into runs (even-odd rule)."""
-    t = np.arange(num_vertices + 1) * (2 * np.pi / num_vertices)
-    u, v = heart_curve(t)
-    combos = [(i, j) for i in range(len(scales)) for j in range(len(cos))]
-    keys, t_lo, t_hi, rows, sc, cs, ss = [], [], [], [], [], [], []
-    for combo, (i, j) in enumerate(combos):
-        s, c, sn = scales[i], cos[j], sin[j]
-        y = s * (-sn * u + c * v)
-        y0, y1 = y[:-1], y[1:]
-        m_first = np.ceil(31 * np.minimum(y0, y1) + 480.5).astype(np.int64)
-        m_stop = np.ceil(31 * np.maximum(y0, y1) + 480.5).astype(np.int64)
-        count = m_stop - m_first
-        seg = np.repeat(np.arange(num_vertices), count)
-        m = np.repeat(m_first, count) + np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        keys.append(combo * _NUM_M + (m - _M0))
-        t_lo.append(t[seg]), t_hi.append(t[seg + 1]), rows.append((m - 480.5) / 31)
-        sc.append(np.full(len(m), s)), cs.append(np.full(len(m), c)), ss.append(np.full(len(m), sn))
-    key, lo, hi, target, s, c, sn = (np.concatenate(z) for z in (keys, t_lo, t_hi, rows, sc, cs, ss))
-
-    def row_of(tt):
-        uu, vv = heart_curve(tt)
-        return s * (-sn * uu + c * vv) - target
-
-    f_lo = row_of(lo)
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        f_mid = row_of(mid)
-        same = np.sign(f_mid) == np.sign(f_lo)
-        lo, f_lo = np.where(same, mid, lo), np.where(same, f_mid, f_lo)
-        hi = np.where(same, hi, mid)
-    tt = 0.5 * (lo + hi)
-    uu, vv = heart_curve(tt)
-    x = s * (c * uu + sn * vv)
-
-    order = np.lexsort((x, key))
-    key, x = key[order], x[order]
-    starts = np.searchsorted(key, key, side="left")
-    rank = np.arange(len(key)) - starts
-    counts = np.bincount(key, minlength=len(combos) * _NUM_M)
-    if (counts % 2).any() or counts.max() > 4:
-        raise RuntimeError("heart table: a lattice row meets the curve an odd number of times or more than 4")
-    runs = np.zeros((len(combos) * _NUM_M, 2, 2), np.int64)
-    is_start = rank % 2 == 0
-    runs[key[is_start], rank[is_start] // 2, 0] = _lower_threshold(x[is_start])
-    runs[key[~is_start], rank[~is_start] // 2, 1] = _upper_threshold(x[~is_start])
-    return runs.reshape(len(scales), len(cos), _NUM_M, 2, 2)
-
-
-def _square_vertices(scales, cos, sin):
-    """Snapped corners of the square in 1/256 px: x [6, 40, 32, 4] (by pos_x class) and y (by pos_y).
-
-    Corners (u, v) = (−h, −h), (h, −h), (h, h), (−h, h) with h = 9.6·s, which makes every edge function
-    E = (x1 − x0)(Y − y0) − (y1 − y0)(X − x0) positive inside."""
-    h = SQUARE_HALF_SIDE * scales[:, None, None, None]
-    cu = np.array([-1.0, 1.0, 1.0, -1.0])[None, None, None, :] * h
-    cv = np.array([-1.0, -1.0, 1.0, 1.0])[None, None, None, :] * h
-    c, sn = cos[None, :, None, None], sin[None, :, None, None]
-    centre = (16 + 32 * factor_values()["pos_x"])[None, None, :, None]  # pos_y has the same values
-    x = np.round(SNAP * (centre + c * cu + sn * cv)).astype(np.int64)
-    y = np.round(SNAP * (centre - sn * cu + c * cv)).astype(np.int64)
-    return x, y
-
-
-def build_geometry():
-    """The renderer's tables (numpy): ``runs`` int16 [2·6·40·M, 4] (ellipse then heart: lattice thresholds
-    start1, stop1, start2, stop2 per lattice row), ``square_x``/``square_y`` int32 [6·40·32, 4]."""
-    scales = factor_values()["scale"]
-    cos, sin = _angles()
-    ellipse = np.zeros((6, 40, _NUM_M, 2, 2), np.int64)
-    ellipse[..., 0, :] = _ellipse_runs(scales, cos, sin)
-    heart = _heart_runs(scales, cos, sin)
-    runs = np.stack([ellipse, heart])  # [2, 6, 40, M, 2, 2]
-    if runs[:, :, :, [0, -1]].any():
-        raise RuntimeError("dSprites geometry: a sprite reaches the edge of the row table")
-    square_x, square_y = _square_vertices(scales, cos, sin)
-    return {"runs": runs.reshape(-1, 4).astype(np.int16),
-            "square_x": square_x.reshape(-1, 4).astype(np.int32),
-            "square_y": square_y.reshape(-1, 4).astype(np.int32)}
-
-
-def _geometry_key():
-    text = repr((_GEOMETRY_VERSION, SQUARE_HALF_SIDE, ELLIPSE_AXES, HEART_PARAMS, SNAP, _M0, _M1))
-    return hashlib.sha1(text.encode()).hexdigest()[:12]
-
-
-def _publish(tmp, path):
-    """Rename the finished temporary file onto ``path`` (atomic), readable like a normal file."""
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
-def _atomic_save(path, save):
-    """Write ``path`` through ``save(file_object)`` into a temporary file of the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            save(f)
-        _publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-_GEOMETRY = {}  # cache file -> tables, shared by every DSprites of the process
-
-
-def load_geometry(cache_dir=None):
-    """The renderer's tables, read from the cache dir (built and written there atomically on first use)."""
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = cache_dir / f"dsprites_geometry_{_geometry_key()}.npz"
-    if path in _GEOMETRY:
-        return _GEOMETRY[path]
-    tables = None
-    try:
-        with np.load(path) as f:
-            tables = {k: f[k] for k in ("runs", "square_x", "square_y")}
-        expected = {"runs": ((2 * 6 * 40 * _NUM_M, 4), np.int16), "square_x": ((6 * 40 * 32, 4), np.int32),
-                    "square_y": ((6 * 40 * 32, 4), np.int32)}
-        if any((tables[k].shape, tables[k].dtype) != v for k, v in expected.items()):
-            tables = None
-    except Exception:  # absent or unreadable: rebuild
-        tables = None
-    if tables is None:
-        tables = build_geometry()
-        try:
-            _atomic_save(path, lambda f: np.savez(f, **tables))
-        except OSError as error:  # read-only home: keep working, only slower to start
-            warnings.warn(f"could not cache the dSprites tables in {cache_dir} ({error}); set PYROVAE_CACHE "
-                          "to a writable folder to start faster", stacklevel=3)
-    _GEOMETRY[path] = tables
-    return tables
-
-
-# --------------------------------------------------------------------------------------------------------
-# the renderer (torch, any device)
-
-
-@functools.lru_cache(maxsize=1)
-def _row_mask_table():
-    """[65·65] int64: bits lo … hi−1 set (the mask of columns lo ≤ c < hi), 0 where hi ≤ lo."""
-    table = np.zeros((65, 65), np.uint64)
-    for lo in range(65):
-        for hi in range(lo + 1, 65):
-            table[lo, hi] = np.uint64(((1 << hi) - (1 << lo)) & (2**64 - 1))
-    return table.view(np.int64).reshape(-1)
-
-
-class _Tables:
-    """The geometry tables as torch tensors on one device."""
-
-    def __init__(self, tables, device):
-        def tensor(a):
-            return torch.from_numpy(np.ascontiguousarray(a)).to(device)
-
-        self.runs = tensor(tables["runs"])
-        self.square_x = tensor(tables["square_x"])  # int32
-        self.square_y = tensor(tables["square_y"])
-        self.row_masks = tensor(_row_mask_table())
-        self.rows = torch.arange(IMAGE_SIZE, dtype=torch.int32, device=device)
-        self.shifts = torch.arange(IMAGE_SIZE, device=device)
-
-
-def _square_masks(t, scale, ori, px, py):
-    """Row masks [n, 64] of squares: the snapped polygon's edge functions, exact in 1/256 px units (int32
-    suffices: |E| < 2·(2·9.6·256)·(64·256) < 2^31)."""
-    x = t.square_x[(scale * 40 + ori) * 32 + px]  # [n, 4] int32
-    y = t.square_y[(scale * 40 + ori) * 32 + py]
-    a = y - y.roll(-1, dims=1)  # ∂E/∂X = −(y1 − y0)
-    b = x.roll(-1, dims=1) - x  # ∂E/∂Y = x1 − x0
-    # a centre exactly on an edge is lit only on left edges (a > 0) and bottom edges (a = 0, b < 0)
-    strict = ~((a > 0) | ((a == 0) & (b < 0)))
-    # E(c, r) − strict = 256a·c + C(r) with pixel centre (256c + 128, 256r + 128); lit iff ≥ 0 for all edges
-    k0 = a * (128 - x) + b * (128 - y) - strict.int()
-    c = torch.addcmul(k0[:, None, :], (SNAP * b)[:, None, :], t.rows[None, :, None])  # [n, 64, 4]
-    step = (SNAP * a.abs()).clamp(min=1)[:, None, :]
-    q = torch.div(c, step, rounding_mode="floor")
-    a = a[:, None, :]
-    lo = torch.where(a > 0, -q, 0)  # c ≥ ceil(−C / 256a)
-    hi = torch.where(a < 0, q + 1, IMAGE_SIZE)  # c ≤ floor(C / 256|a|)
-    lo = torch.maximum(torch.maximum(lo[..., 0], lo[..., 1]), torch.maximum(lo[..., 2], lo[..., 3]))
-    hi = torch.minimum(torch.minimum(hi[..., 0], hi[..., 1]), torch.minimum(hi[..., 2], hi[..., 3]))
-    # a horizontal edge (a = 0) that excludes the row empties it
-    out = ((a == 0) & (c < 0)).any(-1)
-    lo = lo.clamp_(0, IMAGE_SIZE).masked_fill_(out, IMAGE_SIZE)
-    return t.row_masks[lo * 65 + hi.clamp_(0, IMAGE_SIZE)]
-
-
-def _curved_masks(t, shape, scale, ori, px, py, two_runs=True):
-    """Row masks [n, 64] of ellipses (shape 1) and hearts (shape 2) from the lattice tables."""
-    m = 31 * t.rows[None, :] - 32 * py[:, None] - _M0
-    base = ((shape - 1) * 6 + scale) * 40 + ori
-    rows = t.runs[base[:, None] * _NUM_M + m.clamp(0, _NUM_M - 1)]  # [n, 64, 4] lattice thresholds
-    if not two_runs:
-        rows = rows[..., :2]
-    # lattice column n = 31c − 32·pos_x: c ≥ ceil((threshold + 32·pos_x) / 31)
-    cols = torch.div(rows.int() + (32 * px + 30).int()[:, None, None], 31, rounding_mode="floor")
-    cols = cols.clamp_(0, IMAGE_SIZE)
-    masks = t.row_masks[cols[..., 0] * 65 + cols[..., 1]]
-    if two_runs:
-        masks = masks | t.row_masks[cols[..., 2] * 65 + cols[..., 3]]
-    return masks
-
-
-def _row_masks(t, classes, split=False):
-    """Row masks [n, 64] int64 (bit c = column c) of images with factor classes [n, 5] (on t's device).
-
-    ``split`` renders each shape separately (faster for big CPU batches; needs a host sync on GPUs)."""
-    shape, scale, ori, px, py = classes.unbind(1)
-    if not split:
-        square = _square_masks(t, scale, ori, px, py)
-        curved = _curved_masks(t, shape.clamp(min=1), scale, ori, px, py)
-        return torch.where((shape == 0)[:, None], square, curved)
-    out = torch.empty(len(classes), IMAGE_SIZE, dtype=torch.int64, device=classes.device)
-    for k in range(3):
-        idx = (shape == k).nonzero().squeeze(1)
-        if len(idx):
-            sub = classes[idx].unbind(1)
-            out[idx] = _square_masks(t, *sub[1:]) if k == 0 else _curved_masks(t, *sub, two_runs=k == 2)
-    return out
-
-
-def _masks_to_pixels(masks, shifts, dtype=torch.float32):
-    """[n, 64] row masks -> [n, 64, 64] 0/1 images of ``dtype`` (torch, on the masks' device)."""
-    return ((masks[..., None] >> shifts) & 1).to(dtype)
-
-
-def _masks_to_uint8(masks):
-    """[n, 64] int64 row masks (numpy) -> [n, 64, 64] uint8 0/1."""
-    packed = np.ascontiguousarray(masks, dtype="<i8").view(np.uint8).reshape(len(masks), IMAGE_SIZE, 8)
-    return np.unpackbits(packed, axis=-1, bitorder="little")
-
-
-def _packed_to_pixels(packed, shifts, dtype=torch.float32):
-    """[n, 64, 8] uint8 rows packed with bitorder 'little' -> [n, 64, 64] images (torch)."""
-    bits = (packed[..., None].long() >> shifts[:8]) & 1
-    return bits.reshape(len(packed), IMAGE_SIZE, IMAGE_SIZE).to(dtype)
-
-
-def _check_classes(classes, sizes, names=FACTOR_NAMES):
-    """``classes`` as an int64 array [n, K], checked against the grid ``sizes`` (factors called ``names``)."""
-    if isinstance(classes, torch.Tensor):
-        classes = classes.detach().cpu().numpy()
-    classes = np.asarray(classes)
-    if classes.ndim != 2 or classes.shape[1] != len(sizes):
-        raise PyroVAEError(f"factor classes must be an integer array of shape [n, {len(sizes)}] "
-                           f"({', '.join(names)}), got shape {classes.shape}: use classes[None] for one image")
-    if not (np.issubdtype(classes.dtype, np.integer) or (classes.size == 0 and classes.dtype == np.float64)):
-        raise PyroVAEError(f"factor classes must be integers, got dtype {classes.dtype}: "
-                           "pass class indices (e.g. classes.astype(int)), not factor values")
-    classes = np.ascontiguousarray(classes, dtype=np.int64)
-    if classes.size:
-        bad = (classes < 0) | (classes >= np.asarray(sizes))
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise PyroVAEError(f"factor class {classes[row, col]} of {names[col]} (row {row}) is out of range: "
-                               f"{names[col]} classes are 0 … {sizes[col] - 1}")
-    return classes
-
-
-def render_dsprites(classes, cache_dir=None, chunk=2048):
-    """dSprites images of factor classes [n, 5] (shape, scale, orientation, pos_x, pos_y):
-    uint8 [n, 64, 64] of 0/1, deterministic (integer arithmetic on fixed tables). See the module doc."""
-    classes = _check_classes(classes, FACTOR_SIZES)
-    return _render(_Tables(load_geometry(cache_dir), "cpu"), classes, chunk)
-
-
-def _render(t, classes, chunk=2048):
-    out = np.empty((len(classes), IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    for start in range(0, len(classes), chunk):
-        part = torch.from_numpy(classes[start:start + chunk])
-        out[start:start + chunk] = _masks_to_uint8(_row_masks(t, part, split=len(part) > 512).numpy())
-    return out
-
-
 # --------------------------------------------------------------------------------------------------------
 # the official file
-
-
-def _read_npy_header(f, name, path):
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(f)
-    return np.lib.format.read_array_header_2_0(f)
-
-
-def _npz_member(zf, name, path, official=OFFICIAL_FILE):
-    """(open member file positioned at the data, shape, dtype) of ``name`` in the npz."""
-    member = name + ".npy"
-    if member not in zf.namelist():
-        present = ", ".join(n[:-4] for n in zf.namelist()) or "none"
-        raise PyroVAEError(f"{path} has no '{name}' array (it has {present}): give the official {official}")
-    f = zf.open(member)
-    shape, fortran, dtype = _read_npy_header(f, name, path)
-    if fortran and len(shape) > 1:
-        f.close()
-        raise PyroVAEError(f"{path}: '{name}' is stored in Fortran order: re-save it with np.savez(path, "
-                           f"{name}=np.ascontiguousarray({name}), ...)")
-    return f, tuple(shape), dtype
 
 
 def _check_official_classes(zf, path, bases, sizes):
     """``latents_classes`` must be the grid ``sizes`` (plus the one-valued colour) in the official order."""
     n = int(np.prod(sizes))
-    f, shape, dtype = _npz_member(zf, "latents_classes", path)
+    f, shape, dtype = npz_member(zf, "latents_classes", path, OFFICIAL_FILE)
     with f:
         if shape != (n, len(sizes) + 1) or not np.issubdtype(dtype, np.integer):
             raise PyroVAEError(f"{path}: latents_classes has shape {shape} and dtype {dtype}, expected shape "
@@ -473,7 +94,7 @@ def _check_official_classes(zf, path, bases, sizes):
 
 
 def _write_packed(f, n, path, tmp, chunk):
-    """Stream n binary images from ``f`` into ``tmp`` as packed rows [n, 64, 8] (bitorder 'little')."""
+    """Stream n binary images from ``f`` into the file ``tmp`` as packed rows [n, 64, 8] (bitorder 'little')."""
     packed = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(n, IMAGE_SIZE, 8))
     for start in range(0, n, chunk):
         k = min(chunk, n - start)
@@ -502,35 +123,22 @@ def _pack_official(path, out_path, bases, sizes, chunk=8192):
     try:
         with zf:
             _check_official_classes(zf, path, bases, sizes)
-            f, shape, dtype = _npz_member(zf, "imgs", path)
+            f, shape, dtype = npz_member(zf, "imgs", path, OFFICIAL_FILE)
             with f:
                 if shape != (n, IMAGE_SIZE, IMAGE_SIZE) or dtype != np.uint8:
                     raise PyroVAEError(f"{path}: imgs has shape {shape} and dtype {dtype}, expected shape "
                                        f"{(n, IMAGE_SIZE, IMAGE_SIZE)} of uint8 0/1 (the complete official dSprites): "
                                        f"give the official {OFFICIAL_FILE}")
                 try:
-                    out_path.parent.mkdir(parents=True, exist_ok=True)
-                    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-                    os.close(fd)
+                    atomic_write(out_path, lambda tmp: _write_packed(f, n, path, tmp, chunk))
                 except OSError as error:
                     raise PyroVAEError(f"cannot write the packed copy of {path} ({error}): {no_space}") from None
-                try:
-                    _write_packed(f, n, path, tmp, chunk)
-                    _publish(tmp, out_path)
-                except BaseException as error:
-                    Path(tmp).unlink(missing_ok=True)
-                    if isinstance(error, OSError):
-                        raise PyroVAEError(f"cannot write the packed copy of {path} ({error}): {no_space}") from None
-                    raise
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as error:
         if isinstance(error, PyroVAEError):
             raise
         raise PyroVAEError(f"{path} is corrupt ({type(error).__name__}: {error}): download the official "
                            f"{OFFICIAL_FILE} again") from None
 
-
-# --------------------------------------------------------------------------------------------------------
-# the dataset
 
 
 class DSprites:
@@ -614,18 +222,19 @@ class DSprites:
         factors = np.asarray(factors)
         if factors.ndim == 1:
             factors = factors[None]
-        return _check_classes(factors, tuple(self._sizes.tolist())) @ self._bases
+        return check_classes(factors, tuple(self._sizes.tolist()), self.factor_names) @ self._bases
 
     # ----- images
     def render(self, classes):
         """Procedural images uint8 [n, 64, 64] of 0/1 of factor classes [n, 5] (deterministic)."""
-        return _render(self._device_tables(torch.device("cpu")), _check_classes(classes, tuple(self._sizes.tolist())))
+        classes = check_classes(classes, tuple(self._sizes.tolist()), self.factor_names)
+        return render(self._device_tables(torch.device("cpu")), classes)
 
     def _images(self, flat):
         """uint8 [n, 64, 64] of valid flat indices (from the official file when loaded)."""
         if self._packed is not None:
             return np.unpackbits(self._packed[flat], axis=-1, bitorder="little")
-        return _render(self._device_tables(torch.device("cpu")), (flat[:, None] // self._bases) % self._sizes)
+        return render(self._device_tables(torch.device("cpu")), (flat[:, None] // self._bases) % self._sizes)
 
     def __getitem__(self, index):
         if isinstance(index, slice):
@@ -673,7 +282,7 @@ class DSprites:
     def _device_tables(self, device):
         device = torch.device(device)
         if device not in self._tables:
-            t = _Tables(self._geometry, device)
+            t = Tables(self._geometry, device)
             t.bases = torch.as_tensor(self._bases, device=device)
             t.sizes = torch.as_tensor(self._sizes, device=device)
             self._tables[device] = t
@@ -690,9 +299,9 @@ class DSprites:
         indices = indices.long()
         if self._packed is not None:
             rows = torch.from_numpy(self._packed[indices.cpu().numpy()]).to(indices.device)
-            return _packed_to_pixels(rows, t.shifts)[:, None]
+            return packed_to_pixels(rows, t.shifts)[:, None]
         classes = torch.div(indices[:, None], t.bases, rounding_mode="floor") % t.sizes
-        return _masks_to_pixels(_row_masks(t, classes), t.shifts)[:, None]
+        return masks_to_pixels(row_masks(t, classes), t.shifts)[:, None]
 
     @property
     def nbytes(self):

@@ -223,7 +223,7 @@ def _read_csv(path):
 
 
 def _read_folder(path):
-    import matplotlib.image as mpimg
+    import matplotlib.image as mpimg  # matplotlib is slow to import: only for a folder of PNGs
 
     files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".png")
     if not files:

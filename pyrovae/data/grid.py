@@ -21,7 +21,27 @@ import numpy as np
 import torch
 
 from ..errors import PyroVAEError
-from .dsprites import _check_classes
+
+
+def check_classes(classes, sizes, names):
+    """``classes`` as an int64 array [n, K], checked against the grid ``sizes`` (factors called ``names``)."""
+    if isinstance(classes, torch.Tensor):
+        classes = classes.detach().cpu().numpy()
+    classes = np.asarray(classes)
+    if classes.ndim != 2 or classes.shape[1] != len(sizes):
+        raise PyroVAEError(f"factor classes must be an integer array of shape [n, {len(sizes)}] "
+                           f"({', '.join(names)}), got shape {classes.shape}: use classes[None] for one image")
+    if not (np.issubdtype(classes.dtype, np.integer) or (classes.size == 0 and classes.dtype == np.float64)):
+        raise PyroVAEError(f"factor classes must be integers, got dtype {classes.dtype}: "
+                           "pass class indices (e.g. classes.astype(int)), not factor values")
+    classes = np.ascontiguousarray(classes, dtype=np.int64)
+    if classes.size:
+        bad = (classes < 0) | (classes >= np.asarray(sizes))
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise PyroVAEError(f"factor class {classes[row, col]} of {names[col]} (row {row}) is out of range: "
+                               f"{names[col]} classes are 0 … {sizes[col] - 1}")
+    return classes
 
 
 def official_path(path, pattern, dataset, expected):
@@ -69,7 +89,7 @@ class GridDataset:
     def factors_to_index(self, factors, random_state=None):
         """Image indices int64 [n] of factor classes [n, K]; nuisance factors are drawn from
         ``random_state`` (required when the grid has any)."""
-        factors = _check_classes(factors, tuple(self.factor_sizes), tuple(self.factor_names))
+        factors = check_classes(factors, tuple(self.factor_sizes), tuple(self.factor_names))
         grid = np.zeros((len(factors), len(self._grid)), dtype=np.int64)
         grid[:, self._latent] = factors
         if len(self._nuisance) and random_state is None:

@@ -32,16 +32,17 @@ import hashlib
 import logging
 import os
 import struct
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from ..errors import PyroVAEError
-from .dsprites import _npz_member, _publish, default_cache_dir
+from .cache import default_cache_dir
 from .grid import GridDataset, official_path
+from .npz import npz_member
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class MPI3D(GridDataset):
         except (zipfile.BadZipFile, OSError, ValueError) as error:
             raise PyroVAEError(f"{self.path} is not a valid .npz file ({error}): give the official {self.expected}") from None
         with zf:
-            f, found, dtype = _npz_member(zf, "images", self.path, official=self.expected)
+            f, found, dtype = npz_member(zf, "images", self.path, self.expected)
             with f:
                 header = f.tell()
             if found != shape or dtype != np.uint8:
@@ -114,15 +115,10 @@ class MPI3D(GridDataset):
         log.info("mpi3d: %s is compressed; unpacking its images once into %s (%.1f GB)", self.path.name, out,
                  np.prod(shape) / 1e9)
         no_space = f"set PYROVAE_CACHE (or cache_dir) to a writable folder with {np.prod(shape) / 1e9:.1f} GB free"
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-            os.close(fd)
-        except OSError as error:
-            raise PyroVAEError(f"cannot unpack {self.path.name} into {out.parent} ({error}): {no_space}") from None
-        try:
+
+        def unpack(tmp):
             copy = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-            f, _, _ = _npz_member(zf, "images", self.path, official=self.expected)
+            f, _, _ = npz_member(zf, "images", self.path, self.expected)
             with f:
                 per_image = int(np.prod(shape[1:]))
                 for start in range(0, shape[0], chunk):
@@ -132,15 +128,13 @@ class MPI3D(GridDataset):
                         raise PyroVAEError(f"{self.path} is truncated (images end at image {start}): download it again")
                     copy[start:start + k] = np.frombuffer(data, np.uint8).reshape(k, *shape[1:])
             copy.flush()
-            del copy
-            _publish(tmp, out)
-        except BaseException as error:
-            Path(tmp).unlink(missing_ok=True)
-            if isinstance(error, (zipfile.BadZipFile, zlib.error, EOFError)):
-                raise PyroVAEError(f"{self.path} is corrupt ({type(error).__name__}: {error}): download it again") from None
-            if isinstance(error, OSError):
-                raise PyroVAEError(f"cannot unpack {self.path.name} into {out.parent} ({error}): {no_space}") from None
-            raise
+
+        try:
+            atomic_write(out, unpack)
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise PyroVAEError(f"{self.path} is corrupt ({type(error).__name__}: {error}): download it again") from None
+        except OSError as error:
+            raise PyroVAEError(f"cannot unpack {self.path.name} into {out.parent} ({error}): {no_space}") from None
         return np.load(out, mmap_mode="r")
 
     def _read(self, index):

@@ -137,7 +137,7 @@ class SmallNORB(GridDataset):
         return np.fromfile(path, dtype=dtype, offset=offset).reshape(shape)
 
     def _read(self, index):
-        from PIL import Image
+        from PIL import Image  # needed only once, to resize the official files into the cache
 
         out = np.empty((len(index), 1, 64, 64), dtype=np.uint8)
         part_size = len(self._dat[0])

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import PyroVAEError
+from .dsprites import DSprites
 
 
 class _DSpritesVariant:
@@ -35,8 +36,6 @@ class _DSpritesVariant:
 
     def __init__(self, path=None, cache_dir=None, dsprites=None):
         if dsprites is None:
-            from .dsprites import DSprites
-
             dsprites = DSprites(path=path, cache_dir=cache_dir)
         self.dsprites = dsprites
 

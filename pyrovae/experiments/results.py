@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 from ..errors import PyroVAEError
+from ..train.rundir import LOG, METRICS
+from .status import read_status
 
 DB_NAME = "results.sqlite"
 FIXED_COLUMNS = [("name", "TEXT PRIMARY KEY"), ("status", "TEXT"), ("objective", "TEXT"), ("dataset", "TEXT"),
@@ -63,7 +65,7 @@ def flatten_metrics(metrics, prefix=""):
 
 def last_log_terms(run_dir):
     """The scalar terms of the last line of the run's ``log.jsonl`` as ``train.<term>``."""
-    path = Path(run_dir) / "log.jsonl"
+    path = Path(run_dir) / LOG
     try:
         lines = [line for line in path.read_text().splitlines() if line.strip()]
         record = json.loads(lines[-1]) if lines else {}
@@ -124,7 +126,7 @@ class ResultsDB:
         run_dir = Path(run.run_dir)
         values = {}
         try:
-            metrics = json.loads((run_dir / "metrics.json").read_text())
+            metrics = json.loads((run_dir / METRICS).read_text())
         except (OSError, ValueError):
             metrics = None
         if metrics is not None:
@@ -148,8 +150,6 @@ class ResultsDB:
 
     def record_finished_run(self, run):
         """(Re)write the row of a run that its run dir says is done (e.g. after the sweep was killed)."""
-        from .sweep import read_status
-
         status = read_status(run.run_dir) or {}
         existing = self.conn.execute("SELECT status, attempts FROM runs WHERE name = ?", (run.name,)).fetchone()
         if existing and existing[0] == "done":

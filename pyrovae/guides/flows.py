@@ -7,15 +7,8 @@ from torch import nn
 
 from ..errors import PyroVAEError
 from ..utils import run_network
+from ..validation import check_int
 from .gaussian import AmortizedGuide
-
-
-def _count(name, value):
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise PyroVAEError(f"guide option {name} must be a positive integer, got {value!r}")
-    return value
 
 
 def _fresh(transform):
@@ -86,8 +79,8 @@ class IAFGuide(AmortizedGuide):
 
     def __init__(self, encoder, latent_dim, flows=2, hidden=None):
         super().__init__(encoder, latent_dim)
-        n = _count("flows", flows)
-        hidden = _count("hidden", hidden) if hidden is not None else max(64, 4 * latent_dim)
+        n = check_int("guide option flows", flows)
+        hidden = check_int("guide option hidden", hidden) if hidden is not None else max(64, 4 * latent_dim)
         if hidden < latent_dim:
             raise PyroVAEError(f"guide option hidden must be >= the latent dim {latent_dim}, got {hidden}")
         self.flows = n

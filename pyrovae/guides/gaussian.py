@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import PyroVAEError
 from ..utils import run_network
+from ..validation import check_int
 
 
 class AmortizedGuide(nn.Module):
@@ -75,11 +75,7 @@ class LowRankGaussianGuide(AmortizedGuide):
 
     def __init__(self, encoder, latent_dim, rank=2):
         super().__init__(encoder, latent_dim)
-        if isinstance(rank, float) and rank.is_integer():
-            rank = int(rank)
-        if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
-            raise PyroVAEError(f"guide option rank must be a positive integer, got {rank!r}")
-        self.rank = min(rank, latent_dim)
+        self.rank = min(check_int("guide option rank", rank), latent_dim)
         self.head = nn.Linear(encoder.out_features, latent_dim * (2 + self.rank))
         with torch.no_grad():  # start near a diagonal Gaussian with unit variances
             self.head.weight[latent_dim:latent_dim * (1 + self.rank)].mul_(0.1)

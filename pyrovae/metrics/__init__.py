@@ -13,6 +13,7 @@ in its own module, with its paper cited at the top:
 - :func:`beta_vae_score` (:mod:`~pyrovae.metrics.beta_vae_score`): Higgins et al. 2017
 - :func:`factor_vae_score` (:mod:`~pyrovae.metrics.factor_vae_score`): Kim & Mnih 2018
 - :func:`downstream_sample_efficiency` (:mod:`~pyrovae.metrics.downstream`): Locatello et al. 2019
+- :func:`active_units` (:mod:`~pyrovae.metrics.active_units`): Burda et al. 2016
 
 :func:`compute_array_metrics` runs the array metrics (those that need only codes and factors) and
 returns them keyed like disentanglement_lib (``{"mig": {"discrete_mig": ...}, "sap": {"SAP_score": ...},
@@ -21,6 +22,7 @@ returns them keyed like disentanglement_lib (``{"mig": {"discrete_mig": ...}, "s
 import warnings
 
 from ._utils import check_train_test, constant_factors, histogram_discretize
+from .active_units import active_units
 from .beta_vae_score import beta_vae_score
 from .chen_mig import chen_mutual_info_gap
 from .dci import dci
@@ -32,7 +34,7 @@ from .sap import sap_score
 from .unsupervised import unsupervised_scores
 from ..errors import PyroVAEError
 
-__all__ = ["ARRAY_METRICS", "beta_vae_score", "chen_mutual_info_gap", "compute_array_metrics", "dci",
+__all__ = ["ARRAY_METRICS", "active_units", "beta_vae_score", "chen_mutual_info_gap", "compute_array_metrics", "dci",
            "downstream_sample_efficiency",
            "factor_vae_score", "histogram_discretize", "modularity_explicitness", "mutual_info_gap", "sap_score",
            "unsupervised_scores"]

@@ -145,6 +145,18 @@ def discrete_entropy(factors):
                      for j in range(factors.shape[1])])
 
 
+def normalised_gaps(m, entropy, errors=None):
+    """Per factor (column of the MI matrix ``m`` [D, K]): (largest − second-largest MI) / ``entropy``; with
+    ``errors`` [D, K] (standard errors of ``m``) also the gaps' standard errors (independent errors)."""
+    top2 = np.sort(m, axis=0)[::-1][:2]
+    gaps = (top2[0] - top2[1]) / entropy
+    if errors is None:
+        return gaps
+    order = np.argsort(m, axis=0, kind="stable")[::-1][:2]
+    top_errors = np.take_along_axis(errors, order, axis=0)
+    return gaps, np.sqrt(top_errors[0] ** 2 + top_errors[1] ** 2) / entropy
+
+
 # --------------------------------------------------------------------------------------------------
 # ground-truth sampling protocol (β-VAE and FactorVAE scores)
 # --------------------------------------------------------------------------------------------------
@@ -168,12 +180,6 @@ def check_random_state(random_state, metric):
     if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, (bool, np.bool_)):
         return np.random.RandomState(int(random_state))
     raise PyroVAEError(f"{metric}: random_state must be an int or a numpy RandomState, got {random_state!r}")
-
-
-def check_count(value, name, minimum=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise PyroVAEError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def represent(representation_fn, observations, expected_rows):

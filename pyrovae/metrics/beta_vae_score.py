@@ -26,7 +26,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from ._utils import check_count, check_ground_truth, check_random_state, points_per_call, represent_many
+from ._utils import check_ground_truth, check_random_state, points_per_call, represent_many
+from ..validation import check_int
 
 
 def _sample_points(dataset, representation_fn, num_factors, batch_size, num_points, random_state):
@@ -57,8 +58,8 @@ def beta_vae_score(dataset, representation_fn, random_state, batch_size=64, num_
     """
     num_factors = check_ground_truth(dataset, "beta_vae_score")
     random_state = check_random_state(random_state, "beta_vae_score")
-    batch_size = check_count(batch_size, "batch_size")
-    num_train, num_eval = check_count(num_train, "num_train"), check_count(num_eval, "num_eval")
+    batch_size = check_int("batch_size", batch_size)
+    num_train, num_eval = check_int("num_train", num_train), check_int("num_eval", num_eval)
     train_x, train_y = _sample_points(dataset, representation_fn, num_factors, batch_size, num_train,
                                       random_state)
     model = LogisticRegression(random_state=random_state)

@@ -41,9 +41,9 @@ independent (they are positively correlated, so this overstates the error of the
 """
 import numpy as np
 
-from ._utils import check_codes, check_count, check_factors, check_random_state, constant_factors
-from .mig import normalised_gaps
+from ._utils import check_codes, check_factors, check_random_state, constant_factors, normalised_gaps
 from ..errors import PyroVAEError
+from ..validation import check_int
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -111,7 +111,7 @@ def gaussian_mutual_info(locs, scales, factors, num_samples=10_000, random_state
     (nats). ``random_state`` (int or RandomState) draws z ~ q(z | x_n) and the sample subsets.
     """
     locs, scales, factors = check_posterior(locs, scales, factors)
-    num_samples = check_count(num_samples, "num_samples", minimum=2)
+    num_samples = check_int("num_samples", num_samples, minimum=2)
     rs = check_random_state(random_state, "gaussian_mutual_info")
     samples = locs + scales * rs.standard_normal(locs.shape)  # one z ~ q(z | x_n) per point
     num, dims = locs.shape

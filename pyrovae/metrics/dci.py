@@ -29,6 +29,7 @@ runs with different global seeds. ``n_jobs`` fits factors in parallel (joblib pr
 """
 import numpy as np
 import scipy.stats
+from joblib import Parallel, delayed
 
 from ._gbt import fit_predict_gbt
 from ._utils import check_train_test, check_varying_factors
@@ -42,7 +43,7 @@ def _fit_factor(estimator, codes_train, y_train, codes_test, y_test, seed):
         importances, pred_train, (pred_test,) = fit_predict_gbt(codes_train, y_train, [codes_test],
                                                                  random_state=seed)
     else:
-        from sklearn.ensemble import GradientBoostingClassifier
+        from sklearn.ensemble import GradientBoostingClassifier  # the optional reference estimator: slow to import
 
         model = GradientBoostingClassifier(random_state=None if seed is None else np.random.RandomState(seed))
         model.fit(codes_train, y_train)
@@ -62,8 +63,6 @@ def importance_matrix(codes_train, factors_train, codes_test, factors_test, esti
     if n_jobs == 1 or K == 1:
         results = [_fit_factor(*a) for a in args]
     else:
-        from joblib import Parallel, delayed
-
         results = Parallel(n_jobs=n_jobs)(delayed(_fit_factor)(*a) for a in args)
     R = np.stack([r[0] for r in results], axis=1)
     return R, np.array([r[1] for r in results]), np.array([r[2] for r in results])

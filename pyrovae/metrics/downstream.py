@@ -23,8 +23,9 @@ split is smaller); both sizes are recorded (``efficiency_numerator_size``,
 import numpy as np
 
 from ._gbt import fit_predict_gbt
-from ._utils import check_count, check_train_test
+from ._utils import check_train_test
 from ..errors import PyroVAEError
+from ..validation import check_int
 
 
 def _accuracies(codes_train, y_train, codes_test, y_test, seed):
@@ -48,7 +49,7 @@ def downstream_sample_efficiency(codes_train, factors_train, codes_test, factors
     codes_train, factors_train, codes_test, factors_test = check_train_test(
         codes_train, factors_train, codes_test, factors_test)
     try:
-        sizes = sorted({check_count(n, "each size") for n in sizes})
+        sizes = sorted({check_int("each size", n) for n in sizes})
     except TypeError:
         raise PyroVAEError(f"sizes must be a list of positive integers, got {sizes!r}") from None
     if not sizes:

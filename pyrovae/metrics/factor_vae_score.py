@@ -22,9 +22,10 @@ representation is called on many batches at once (same result for a deterministi
 """
 import numpy as np
 
-from ._utils import check_count, check_ground_truth, check_random_state, points_per_call, represent, \
+from ._utils import check_ground_truth, check_random_state, points_per_call, represent, \
     represent_many
 from ..errors import PyroVAEError
+from ..validation import check_int
 
 
 def _votes(dataset, representation_fn, num_factors, batch_size, num_points, random_state, global_var, active):
@@ -54,9 +55,9 @@ def factor_vae_score(dataset, representation_fn, random_state, batch_size=64, nu
     """
     num_factors = check_ground_truth(dataset, "factor_vae_score")
     random_state = check_random_state(random_state, "factor_vae_score")
-    batch_size = check_count(batch_size, "batch_size", minimum=2)
-    num_train, num_eval = check_count(num_train, "num_train"), check_count(num_eval, "num_eval")
-    num_variance_estimate = check_count(num_variance_estimate, "num_variance_estimate", minimum=2)
+    batch_size = check_int("batch_size", batch_size, minimum=2)
+    num_train, num_eval = check_int("num_train", num_train), check_int("num_eval", num_eval)
+    num_variance_estimate = check_int("num_variance_estimate", num_variance_estimate, minimum=2)
     if not np.isfinite(prune_threshold) or prune_threshold < 0:
         raise PyroVAEError(f"prune_threshold must be a finite number >= 0, got {prune_threshold!r}")
 

@@ -22,7 +22,8 @@ is estimated from q(z | x) without binning.
 import numpy as np
 
 from ._utils import (check_num_bins, check_pair, constant_factors, discrete_entropy, discrete_mutual_info,
-                     histogram_discretize)
+                     histogram_discretize, normalised_gaps)
+from .chen_mig import chen_mutual_info_gap
 from ..errors import PyroVAEError
 
 
@@ -30,18 +31,6 @@ def mig_matrix(codes, factors, num_bins=20):
     """(MI matrix [D, K], factor entropies [K]) of validated codes and factors, in nats."""
     m = discrete_mutual_info(histogram_discretize(codes, num_bins), factors)
     return m, discrete_entropy(factors)
-
-
-def normalised_gaps(m, entropy, errors=None):
-    """Per factor (column of the MI matrix ``m`` [D, K]): (largest − second-largest MI) / ``entropy``; with
-    ``errors`` [D, K] (standard errors of ``m``) also the gaps' standard errors (independent errors)."""
-    top2 = np.sort(m, axis=0)[::-1][:2]
-    gaps = (top2[0] - top2[1]) / entropy
-    if errors is None:
-        return gaps
-    order = np.argsort(m, axis=0, kind="stable")[::-1][:2]
-    top_errors = np.take_along_axis(errors, order, axis=0)
-    return gaps, np.sqrt(top_errors[0] ** 2 + top_errors[1] ** 2) / entropy
 
 
 def mutual_info_gap(codes, factors, num_bins=20, estimator="discrete", scales=None, num_samples=10_000,
@@ -60,8 +49,6 @@ def mutual_info_gap(codes, factors, num_bins=20, estimator="discrete", scales=No
         if scales is None:
             raise PyroVAEError("mutual_info_gap(estimator='chen') needs scales: the standard deviations of q(z|x) "
                                "beside the means given as codes")
-        from .chen_mig import chen_mutual_info_gap
-
         return chen_mutual_info_gap(codes, scales, factors, num_samples, random_state)["mig"]
     if estimator != "discrete":
         raise PyroVAEError(f"unknown MIG estimator {estimator!r}: choose 'discrete' (the study's) or 'chen'")

@@ -10,6 +10,7 @@ from ..errors import PyroVAEError
 from ..guides.encoders import ConvEncoder, MLPEncoder
 from ..guides.flows import IAFGuide
 from ..guides.gaussian import DiagonalGaussianGuide, LowRankGaussianGuide
+from ..validation import check_int
 from .decoders import ConvDecoder, MLPDecoder
 from .likelihoods import (BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood,
                           LaplaceLikelihood)
@@ -128,8 +129,7 @@ def build_vae(data_shape, latent_dim=10, arch="auto", prior="normal", likelihood
     ``prior``, ``likelihood`` and ``guide`` are registered names (:data:`PRIORS`, :data:`LIKELIHOODS`,
     :data:`GUIDES`), optionally with options (``"student-t:df=5"``).
     """
-    if not isinstance(latent_dim, int) or latent_dim < 1:
-        raise PyroVAEError(f"latent dim must be a positive integer, got {latent_dim!r}")
+    latent_dim = check_int("latent dim", latent_dim)
     _lookup({a: a for a in ARCHS}, "architecture", arch)
     data_shape = tuple(data_shape)
     is_image64 = len(data_shape) == 3 and data_shape[1:] == (64, 64)

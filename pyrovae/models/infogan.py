@@ -32,7 +32,7 @@ the continuous codes followed by, for each categorical code, either its k class 
 k columns, each carrying only part of its information, so a gap-based score (MIG, SAP) cannot credit a
 categorical code that captured a factor; ``"argmax"`` gives that code one column (with an arbitrary class
 order, which MIG ignores). It has the interface of a pyrovae guide's ``representation``, so
-:func:`pyrovae.experiments.evaluate.representation_function` and every metric work on an InfoGAN
+:func:`pyrovae.evaluation.representation_function` and every metric work on an InfoGAN
 unchanged. Training: :func:`pyrovae.train.infogan.fit_infogan` (plain torch optimisers, not SVI: a GAN
 has no ELBO).
 
@@ -46,6 +46,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import PyroVAEError
+from ..validation import check_int
 
 OUTPUTS = ("sigmoid", "linear")
 CATEGORICAL_REPRESENTATIONS = ("probs", "argmax")
@@ -110,14 +111,6 @@ class _MLPBody(nn.Module):
         return self.net(x)
 
 
-def _count(name, value, minimum):
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise PyroVAEError(f"InfoGAN {name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 class InfoGAN(nn.Module):
     """Generator G(z, c), discriminator D(x) and auxiliary Q(c | x) for data of shape ``data_shape``
     (without the batch dimension); see the module docstring.
@@ -131,9 +124,9 @@ class InfoGAN(nn.Module):
                  output="auto", categorical_representation="probs"):
         super().__init__()
         self.data_shape = tuple(int(s) for s in data_shape)
-        self.num_continuous = _count("num_continuous", num_continuous, 0)
-        self.categorical = tuple(_count("categorical size", k, 2) for k in categorical)
-        self.noise_dim = _count("noise_dim", noise_dim, 0)
+        self.num_continuous = check_int("InfoGAN num_continuous", num_continuous, minimum=0)
+        self.categorical = tuple(check_int("InfoGAN categorical size", k, minimum=2) for k in categorical)
+        self.noise_dim = check_int("InfoGAN noise_dim", noise_dim, minimum=0)
         if self.num_continuous + len(self.categorical) == 0:
             raise PyroVAEError("InfoGAN needs at least one code: num_continuous >= 1 or a categorical code")
         if arch not in ("auto", "conv", "mlp"):
@@ -156,7 +149,7 @@ class InfoGAN(nn.Module):
         if arch == "conv":
             self.generator, self.body = _ConvGenerator(in_dim, self.data_shape), _ConvBody(self.data_shape)
         else:
-            hidden = _count("hidden", hidden, 1)
+            hidden = check_int("InfoGAN hidden", hidden)
             self.generator = _MLPGenerator(in_dim, self.data_shape, hidden)
             self.body = _MLPBody(self.data_shape, hidden)
         features = self.body.out_features

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import PyroVAEError
+from ..validation import check_number
 
 
 def _check_finite(x, name):
@@ -72,16 +73,6 @@ class ContinuousBernoulliLikelihood(nn.Module):
                 "or choose --likelihood gaussian or laplace")
 
 
-def _positive(name, value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise PyroVAEError(f"likelihood option {name} must be a number > 0, got {value!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise PyroVAEError(f"likelihood option {name} must be a number > 0, got {value!r}")
-    return value
-
-
 class _LocationScaleLikelihood(nn.Module):
     """Location from the decoder (identity link: the data may be any finite reals), one scale shared by
     every data value: a learned **global** scalar log σ (a ``nn.Parameter``, trained with the decoder;
@@ -97,9 +88,11 @@ class _LocationScaleLikelihood(nn.Module):
         super().__init__()
         self.learned = scale is None
         if self.learned:
-            self.log_scale = nn.Parameter(torch.tensor(math.log(_positive("init_scale", init_scale))))
+            init_scale = check_number("likelihood option init_scale", init_scale, minimum=0, exclusive=True)
+            self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
         else:
-            self.register_buffer("log_scale", torch.tensor(math.log(_positive("scale", scale))))
+            scale = check_number("likelihood option scale", scale, minimum=0, exclusive=True)
+            self.register_buffer("log_scale", torch.tensor(math.log(scale)))
 
     @property
     def scale(self):

@@ -22,8 +22,6 @@ vamp        :class:`VampPrior`                     ``components`` (50)
 flow        :class:`FlowPrior`                     ``flows`` (2), ``kind`` (``affine`` or ``spline``), ``hidden``
 =========== ====================================== ============================================================
 """
-import math
-
 import pyro.distributions as dist
 import torch
 from pyro.distributions import transforms as T
@@ -31,6 +29,7 @@ from pyro.nn import AutoRegressiveNN
 from torch import nn
 
 from ..errors import PyroVAEError
+from ..validation import check_int, check_number
 
 
 class StandardNormalPrior(nn.Module):
@@ -48,24 +47,6 @@ class StandardNormalPrior(nn.Module):
         return dist.Normal(self.loc, self.scale).to_event(1)
 
 
-def _positive(name, value):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise PyroVAEError(f"prior option {name} must be a number > 0, got {value!r}") from None
-    if not value > 0 or not math.isfinite(value):
-        raise PyroVAEError(f"prior option {name} must be a number > 0, got {value!r}")
-    return value
-
-
-def _count(name, value):
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise PyroVAEError(f"prior option {name} must be a positive integer, got {value!r}")
-    return value
-
-
 class LaplacePrior(nn.Module):
     """p(z) = Π_d Laplace(z_d; 0, b), heavier-tailed and sparser than N(0, I); b = ``scale`` (default 1,
     variance 2b²). Factorised, but not standard normal (``factorized = False``). The KL from a diagonal
@@ -77,7 +58,7 @@ class LaplacePrior(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         self.register_buffer("loc", torch.zeros(latent_dim))
-        self.register_buffer("scale", torch.full((latent_dim,), _positive("scale", scale)))
+        self.register_buffer("scale", torch.full((latent_dim,), check_number("prior option scale", scale, minimum=0, exclusive=True)))
 
     def forward(self):
         return dist.Laplace(self.loc, self.scale).to_event(1)
@@ -92,9 +73,9 @@ class StudentTPrior(nn.Module):
     def __init__(self, latent_dim, df=3.0, scale=1.0):
         super().__init__()
         self.latent_dim = latent_dim
-        self.register_buffer("df", torch.full((latent_dim,), _positive("df", df)))
+        self.register_buffer("df", torch.full((latent_dim,), check_number("prior option df", df, minimum=0, exclusive=True)))
         self.register_buffer("loc", torch.zeros(latent_dim))
-        self.register_buffer("scale", torch.full((latent_dim,), _positive("scale", scale)))
+        self.register_buffer("scale", torch.full((latent_dim,), check_number("prior option scale", scale, minimum=0, exclusive=True)))
 
     def forward(self):
         return dist.StudentT(self.df, self.loc, self.scale).to_event(1)
@@ -111,7 +92,7 @@ class MixtureOfGaussiansPrior(nn.Module):
 
     def __init__(self, latent_dim, components=10):
         super().__init__()
-        k = _count("components", components)
+        k = check_int("prior option components", components)
         self.latent_dim, self.components = latent_dim, k
         self.logits = nn.Parameter(torch.zeros(k))
         self.locs = nn.Parameter(torch.randn(k, latent_dim))
@@ -147,7 +128,7 @@ class VampPrior(nn.Module):
             raise PyroVAEError("the vamp prior needs a guide with mixture_component(x) (every pyrovae guide has one)")
         if data_shape is None:
             raise PyroVAEError("the vamp prior needs the data shape for its pseudo-inputs")
-        k = _count("components", components)
+        k = check_int("prior option components", components)
         self.latent_dim, self.components = latent_dim, k
         self.data_shape = tuple(data_shape)
         self.pseudo_inputs = nn.Parameter(0.5 + 0.05 * torch.randn(k, *self.data_shape))
@@ -189,8 +170,8 @@ class FlowPrior(nn.Module):
 
     def __init__(self, latent_dim, flows=2, kind="affine", hidden=None):
         super().__init__()
-        n = _count("flows", flows)
-        hidden = _count("hidden", hidden) if hidden is not None else max(32, 4 * latent_dim)
+        n = check_int("prior option flows", flows)
+        hidden = check_int("prior option hidden", hidden) if hidden is not None else max(32, 4 * latent_dim)
         if hidden < latent_dim:
             raise PyroVAEError(f"prior option hidden must be >= the latent dim {latent_dim}, got {hidden}")
         if kind not in ("affine", "spline"):

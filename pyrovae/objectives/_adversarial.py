@@ -26,7 +26,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..errors import PyroVAEError
-from ._common import number
+from ..validation import check_int, check_number
 from .base import Objective
 
 #: help strings of the discriminator options, shared by every adversarial objective (the CLI shows one
@@ -72,9 +72,9 @@ class AdversarialObjective(Objective):
                    "would keep the discriminator's first weights as constants")
 
     def __init__(self, discriminator_lr=1e-4, discriminator_units=1000, discriminator_layers=6, **kwargs):
-        self.discriminator_lr = number("discriminator_lr", discriminator_lr, strictly=True)
-        self.discriminator_units = number("discriminator_units", discriminator_units, integer=True, minimum=1)
-        self.discriminator_layers = number("discriminator_layers", discriminator_layers, integer=True, minimum=1)
+        self.discriminator_lr = check_number("discriminator_lr", discriminator_lr, minimum=0, exclusive=True)
+        self.discriminator_units = check_int("discriminator_units", discriminator_units)
+        self.discriminator_layers = check_int("discriminator_layers", discriminator_layers)
         super().__init__(**kwargs)
         self.discriminator = None
         self.discriminator_optimizer = None

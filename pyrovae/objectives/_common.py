@@ -1,17 +1,17 @@
-"""Helpers shared by the objectives: hyperparameter checks, the latent site of a pair of traces, and
-the particle layout of batch-level terms.
+"""Helpers shared by the objectives: choices and flags given as strings, the latent site of a pair of
+traces, and the particle layout of batch-level terms.
 
 Convention for batch-level terms (TC, DIP, MMD, capacity): a trace holds ``P`` particles (``P`` =
 ``num_particles`` when they are vectorised, else 1) of a batch of ``B`` points; a batch-level
 estimate is computed per particle and **summed** over the particles of the trace, like the base
 class's per-data-point terms, because Pyro divides each trace's loss by ``num_particles``.
 """
-import math
-
 import torch
 from torch.distributions import Independent, Normal
 
 from ..errors import PyroVAEError
+from ..validation import check_choice
+from .base import site_kl
 
 # Help strings of hyperparameters shared by several objectives: the CLI shows one help per option,
 # so each says what it means in every objective that takes it.
@@ -26,30 +26,9 @@ HELP = {
 }
 
 
-def number(name, value, minimum=0.0, integer=False, strictly=False, allow_none=False):
-    """``value`` as a finite float (or int) >= ``minimum`` (> when ``strictly``), else a one-line
-    PyroVAEError. Strings (from the CLI) are parsed; None (or "auto") passes through when ``allow_none``."""
-    if allow_none and (value is None or (isinstance(value, str) and value.strip().lower() in ("none", "auto", ""))):
-        return None
-    kind = "an integer" if integer else "a number"
-    bound = ("> " if strictly else ">= ") + f"{minimum:g}"
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        parsed = float(value)
-    except (TypeError, ValueError):
-        raise PyroVAEError(f"{name} must be {kind} {bound}, got {value!r}") from None
-    ok = math.isfinite(parsed) and (parsed > minimum if strictly else parsed >= minimum)
-    if not ok or (integer and parsed != int(parsed)):
-        raise PyroVAEError(f"{name} must be {kind} {bound}, got {value!r}")
-    return int(parsed) if integer else parsed
-
-
 def choice(name, value, options):
-    value = str(value).lower()
-    if value not in options:
-        raise PyroVAEError(f"unknown {name} {value!r}: choose one of {', '.join(options)}")
-    return value
+    """``value`` as one of ``options``, case-insensitively (the CLI passes ``--dip-type II``)."""
+    return check_choice(name, str(value).lower(), options)
 
 
 def flag(name, value):
@@ -96,8 +75,6 @@ def is_standard_normal(fn):
 
 def per_particle_kl(model_trace, guide_trace, batch_size):
     """KL(q(z|x) || p(z)) per particle, averaged over the batch and summed over latent sites: ``[P]``."""
-    from .base import site_kl
-
     total = 0.0
     for name, site in model_trace.nodes.items():
         if site["type"] != "sample" or site["is_observed"]:

@@ -7,6 +7,7 @@ z_i ~ q(z|x_i), and the prior p(z), represented by as many prior draws — which
 import torch
 
 from ..errors import PyroVAEError
+from ._common import latent_sites, particles
 
 KERNELS = ("rbf", "imq")
 
@@ -63,8 +64,6 @@ def prior_samples(model_site):
 def batch_mmd(terms, model_trace, guide_trace, kernel, objective):
     """MMD² between the batch's codes z_i ~ q(z|x_i) (the guide's latent site) and as many draws from
     the model's prior, per particle and summed over the trace's particles (see ``_common``)."""
-    from ._common import latent_sites, particles
-
     model_site, guide_site = latent_sites(model_trace, guide_trace, objective)
     b = terms["batch_size"]
     z = particles(guide_site["value"], b)

@@ -5,8 +5,9 @@ import math
 import torch
 from torch.nn import functional as F
 
+from ..validation import check_number
 from ._adversarial import DISCRIMINATOR_HELP, AdversarialObjective
-from ._common import flag, latent_sites, number, particles
+from ._common import flag, latent_sites, particles
 from .registry import register
 from .wae import deterministic
 
@@ -70,7 +71,7 @@ class AAE(AdversarialObjective):
 
     def __init__(self, adversarial_weight=1.0, deterministic_encoder=False, discriminator_lr=1e-4,
                  discriminator_units=1000, discriminator_layers=2, **kwargs):
-        self.adversarial_weight = number("adversarial_weight", adversarial_weight)
+        self.adversarial_weight = check_number("adversarial_weight", adversarial_weight, minimum=0)
         self.deterministic_encoder = flag("deterministic_encoder", deterministic_encoder)
         super().__init__(discriminator_lr=discriminator_lr, discriminator_units=discriminator_units,
                          discriminator_layers=discriminator_layers, **kwargs)

@@ -35,6 +35,9 @@ and the logged terms come back as outputs of the compiled loss. Objectives whose
 outside the loss (the adversarial ones: their discriminator is trained between steps and would be
 frozen into the trace as a constant) set ``jit_refusal`` and refuse ``jit=True``.
 """
+import warnings
+import weakref
+
 import pyro
 import torch
 from pyro.infer import TraceMeanField_ELBO
@@ -43,6 +46,7 @@ from pyro.poutine.scale_messenger import ScaleMessenger
 from torch.distributions import kl_divergence
 
 from ..errors import PyroVAEError
+from ..utils import network_dtype
 
 
 class LatentScaleMessenger(ScaleMessenger):
@@ -235,8 +239,6 @@ class Objective(TraceMeanField_ELBO):
 
     def _jit_loss(self, model, guide, *args, **kwargs):
         """The loss through a compiled trace (see the module docstring); sets :attr:`terms`."""
-        from ..utils import network_dtype
-
         values = self.step_values()
         names = tuple(sorted(values))
         device = args[0].device if args and torch.is_tensor(args[0]) else None
@@ -277,9 +279,6 @@ class Objective(TraceMeanField_ELBO):
         Pyro's ``pyro.ops.jit.trace`` passes the param store's tensors instead, but the param store keeps
         contiguous copies of channels_last parameters (``ParamStoreDict.__setitem__``), which the
         networks never use: the real parameters must be the inputs."""
-        import warnings
-        import weakref
-
         if not all(isinstance(m, torch.nn.Module) for m in (model, guide)):
             raise PyroVAEError("--jit needs the model and guide as torch.nn.Module instances (their "
                                "parameters are the compiled loss's inputs): drop --jit")

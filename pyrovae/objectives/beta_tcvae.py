@@ -63,7 +63,8 @@ import math
 import torch
 
 from ..errors import PyroVAEError
-from ._common import HELP, choice, factorised_base, latent_sites, number
+from ..validation import check_number
+from ._common import HELP, choice, factorised_base, latent_sites
 from .base import Objective
 from .registry import register
 
@@ -148,9 +149,9 @@ class BetaTCVAE(Objective):
     }
 
     def __init__(self, alpha=1.0, beta=6.0, gamma=1.0, estimator="mss", **kwargs):
-        self.alpha = number("alpha", alpha)
-        self.beta = number("beta", beta)
-        self.gamma = number("gamma", gamma)
+        self.alpha = check_number("alpha", alpha, minimum=0)
+        self.beta = check_number("beta", beta, minimum=0)
+        self.gamma = check_number("gamma", gamma, minimum=0)
         self.estimator = choice("estimator", estimator, ESTIMATORS)
         super().__init__(**kwargs)
 

@@ -1,5 +1,6 @@
 """Capacity-controlled β-VAE, "AnnealedVAE" (Burgess et al. 2018)."""
-from ._common import HELP, number, per_particle_kl
+from ..validation import check_int, check_number
+from ._common import HELP, per_particle_kl
 from .base import Objective, as_term
 from .registry import register
 
@@ -33,9 +34,9 @@ class CapacityVAE(Objective):
     }
 
     def __init__(self, gamma=1000.0, capacity_max=25.0, capacity_steps=100000, **kwargs):
-        self.gamma = number("gamma", gamma)
-        self.capacity_max = number("capacity_max", capacity_max)
-        self.capacity_steps = number("capacity_steps", capacity_steps, integer=True)
+        self.gamma = check_number("gamma", gamma, minimum=0)
+        self.capacity_max = check_number("capacity_max", capacity_max, minimum=0)
+        self.capacity_steps = check_int("capacity_steps", capacity_steps, minimum=0)
         super().__init__(**kwargs)
 
     def capacity(self):

@@ -3,7 +3,8 @@ import torch
 from torch.distributions import Independent
 
 from ..errors import PyroVAEError
-from ._common import choice, is_standard_normal, latent_sites, number, particles
+from ..validation import check_number
+from ._common import choice, is_standard_normal, latent_sites, particles
 from .base import Objective
 from .registry import register
 
@@ -104,11 +105,11 @@ class DIPVAE(Objective):
 
     def __init__(self, dip_type="i", lambda_od=10.0, lambda_d=None, lambda_3=0.0, **kwargs):
         self.dip_type = choice("dip_type", dip_type, DIP_TYPES)
-        self.lambda_od = number("lambda_od", lambda_od)
-        lambda_d = number("lambda_d", lambda_d, allow_none=True)
+        self.lambda_od = check_number("lambda_od", lambda_od, minimum=0)
+        lambda_d = check_number("lambda_d", lambda_d, minimum=0, allow_none=True)
         self.lambda_d = lambda_d if lambda_d is not None else \
             (10.0 * self.lambda_od if self.dip_type == "i" else self.lambda_od)
-        self.lambda_3 = number("lambda_3", lambda_3)
+        self.lambda_3 = check_number("lambda_3", lambda_3, minimum=0)
         self._prior_checked = False
         super().__init__(**kwargs)
 

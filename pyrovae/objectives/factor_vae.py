@@ -1,8 +1,9 @@
 r"""FactorVAE (Kim & Mnih 2018): the ELBO plus a total-correlation penalty estimated by a discriminator."""
 import torch
 
+from ..validation import check_number
 from ._adversarial import DISCRIMINATOR_HELP, AdversarialObjective, Discriminator  # noqa: F401 (re-exported)
-from ._common import HELP, latent_sites, number, particles
+from ._common import HELP, latent_sites, particles
 from .registry import register
 
 
@@ -71,7 +72,7 @@ class FactorVAE(AdversarialObjective):
 
     def __init__(self, gamma=10.0, discriminator_lr=1e-4, discriminator_units=1000, discriminator_layers=6,
                  **kwargs):
-        self.gamma = number("gamma", gamma)
+        self.gamma = check_number("gamma", gamma, minimum=0)
         super().__init__(discriminator_lr=discriminator_lr, discriminator_units=discriminator_units,
                          discriminator_layers=discriminator_layers, **kwargs)
 
@@ -85,11 +86,6 @@ class FactorVAE(AdversarialObjective):
         """Codes ``z [..., B, D]`` (samples of q(z), label 0) against their dimension-permuted copies
         (label 1)."""
         return z, permute_dims(z)
-
-    def discriminator_step(self, z):
-        """One Adam step of the discriminator on codes ``z [..., B, D]`` (samples of q(z), label 0)
-        against their dimension-permuted copies (label 1); returns ``(loss, accuracy)`` detached."""
-        return super().discriminator_step(z)
 
     def loss_from_terms(self, terms, model_trace, guide_trace):
         _, guide_site = latent_sites(model_trace, guide_trace, self.name)

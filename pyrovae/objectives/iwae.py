@@ -6,7 +6,8 @@ import torch
 from pyro import poutine
 
 from ..errors import PyroVAEError
-from ._common import number, particles
+from ..validation import check_int
+from ._common import particles
 from .base import Objective, scale_latents
 from .registry import register
 
@@ -63,7 +64,7 @@ class IWAE(Objective):
     warmup_target = "latents"
 
     def __init__(self, num_samples=5, **kwargs):
-        k = number("num_samples", num_samples, integer=True, minimum=1)
+        k = check_int("num_samples", num_samples)
         if kwargs.get("num_particles", k) != k:
             raise PyroVAEError(f"iwae draws num_samples = {k} particles; num_particles={kwargs['num_particles']} "
                                "contradicts it: give num_samples only")
@@ -96,7 +97,7 @@ def importance_log_weights(model, guide, x, num_samples=1000, max_batch=4096):
     """log w_s = log p(x, z_s) − log q(z_s | x), z_s ~ q(z|x), for ``num_samples`` draws per data point:
     ``[S, B]``, all log-densities unscaled. The draws are made in chunks of about ``max_batch / B``
     vectorised particles, so memory stays bounded for any S."""
-    s = number("num_samples", num_samples, integer=True, minimum=1)
+    s = check_int("num_samples", num_samples)
     b = x.shape[0]
     chunk = max(1, int(max_batch) // max(1, b))
     pieces, left = [], s

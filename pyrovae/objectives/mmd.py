@@ -1,6 +1,7 @@
 """InfoVAE with the MMD divergence, "MMD-VAE" (Zhao et al. 2017)."""
 from ..errors import PyroVAEError
-from ._common import HELP, choice, number
+from ..validation import check_number
+from ._common import HELP, choice
 from ._mmd import KERNELS, batch_mmd
 from .base import Objective
 from .registry import register
@@ -39,8 +40,8 @@ class InfoVAE(Objective):
     }
 
     def __init__(self, alpha=0.0, lambda_mmd=1000.0, kernel="rbf", **kwargs):
-        self.alpha = number("alpha", alpha, minimum=float("-inf"))
-        self.lambda_mmd = number("lambda_mmd", lambda_mmd)
+        self.alpha = check_number("alpha", alpha)
+        self.lambda_mmd = check_number("lambda_mmd", lambda_mmd, minimum=0)
         if self.alpha > 1:
             raise PyroVAEError(f"alpha must be <= 1 (the KL weight is 1 − α), got {alpha!r}")
         if self.alpha + self.lambda_mmd - 1 < 0:

@@ -15,7 +15,7 @@ CoNLL. Cyclical annealing, Fu, H. et al. (2019). Cyclical Annealing Schedule: A 
 Mitigating KL Vanishing. NAACL.
 """
 from ..errors import PyroVAEError
-from ._common import number
+from ..validation import check_int, check_number
 
 __all__ = ["Constant", "Linear", "Cyclical", "constant", "linear", "cyclical"]
 
@@ -24,7 +24,7 @@ class Constant:
     """``value`` at every step."""
 
     def __init__(self, value):
-        self.value = number("schedule value", value, minimum=float("-inf"))
+        self.value = check_number("schedule value", value)
 
     def __call__(self, step):
         return self.value
@@ -40,10 +40,10 @@ class Linear:
     """
 
     def __init__(self, start, end, steps, delay=0):
-        self.start = number("start", start, minimum=float("-inf"))
-        self.end = number("end", end, minimum=float("-inf"))
-        self.steps = number("steps", steps, integer=True)
-        self.delay = number("delay", delay, integer=True)
+        self.start = check_number("start", start)
+        self.end = check_number("end", end)
+        self.steps = check_int("steps", steps, minimum=0)
+        self.delay = check_int("delay", delay, minimum=0)
 
     def __call__(self, step):
         t = step - self.delay
@@ -63,13 +63,13 @@ class Cyclical:
     at ``end``. After ``cycles`` cycles (if given) it stays at ``end``."""
 
     def __init__(self, period, start=0.0, end=1.0, ratio=0.5, cycles=None):
-        self.period = number("period", period, integer=True, minimum=1)
-        self.start = number("start", start, minimum=float("-inf"))
-        self.end = number("end", end, minimum=float("-inf"))
-        self.ratio = number("ratio", ratio, strictly=True)
+        self.period = check_int("period", period)
+        self.start = check_number("start", start)
+        self.end = check_number("end", end)
+        self.ratio = check_number("ratio", ratio, minimum=0, exclusive=True)
         if self.ratio > 1:
             raise PyroVAEError(f"ratio must be in (0, 1], got {ratio!r}")
-        self.cycles = None if cycles is None else number("cycles", cycles, integer=True, minimum=1)
+        self.cycles = None if cycles is None else check_int("cycles", cycles)
 
     def __call__(self, step):
         if step < 0:

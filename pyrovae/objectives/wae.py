@@ -3,7 +3,8 @@ import pyro.distributions as dist
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.subsample_messenger import _Subsample
 
-from ._common import HELP, choice, flag, number
+from ..validation import check_number
+from ._common import HELP, choice, flag
 from ._mmd import KERNELS, batch_mmd
 from .base import Objective
 from .registry import register
@@ -62,7 +63,7 @@ class WAE(Objective):
     }
 
     def __init__(self, lambda_mmd=100.0, kernel="imq", deterministic_encoder=True, **kwargs):
-        self.lambda_mmd = number("lambda_mmd", lambda_mmd)
+        self.lambda_mmd = check_number("lambda_mmd", lambda_mmd, minimum=0)
         self.kernel = choice("kernel", kernel, KERNELS)
         self.deterministic_encoder = flag("deterministic_encoder", deterministic_encoder)
         super().__init__(**kwargs)

@@ -10,59 +10,26 @@
 import json
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from ..metrics.model_scores import kl_per_dimension  # noqa: E402
-
-
-def _as_images(x):
-    """[n, C, H, W] (or [n, D]) tensor -> list of arrays matplotlib shows (H, W) or (H, W, 3)."""
-    x = x.detach().float().cpu().clamp(0, 1)
-    if x.dim() == 2:  # flat vectors: show as a square when possible, else a strip
-        side = int(round(x.shape[1] ** 0.5))
-        x = x.reshape(-1, 1, side, side) if side * side == x.shape[1] else x.reshape(-1, 1, 1, x.shape[1])
-    return [img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy() for img in x]
-
-
-def _grid(rows, path, row_labels=None, title=None):
-    n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(n_cols * 0.9 + (1.2 if row_labels else 0), n_rows * 0.9),
-                             squeeze=False)
-    for i, row in enumerate(rows):
-        for j in range(n_cols):
-            ax = axes[i, j]
-            ax.set_xticks([]), ax.set_yticks([])
-            if j < len(row):
-                ax.imshow(row[j], cmap="gray" if row[j].ndim == 2 else None, vmin=0, vmax=1,
-                          interpolation="nearest")
-            else:
-                ax.axis("off")
-        if row_labels:
-            axes[i, 0].set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+from ..evaluation.model_scores import kl_per_dimension
+from .images import as_images, image_grid
 
 
 @torch.no_grad()
 def plot_reconstructions(model, guide, x, path):
     recon = model.decode(guide.representation(x))
     diff = (x - recon).abs()
-    _grid([_as_images(x), _as_images(recon), _as_images(diff)], path,
+    image_grid([as_images(x), as_images(recon), as_images(diff)], path,
           row_labels=["input", "recon", "|diff|"], title="Reconstructions")
 
 
 @torch.no_grad()
 def plot_samples(model, path, num=32, columns=8):
-    images = _as_images(model.sample(num))
-    _grid([images[i:i + columns] for i in range(0, num, columns)], path, title="Samples from the prior")
+    images = as_images(model.sample(num))
+    image_grid([images[i:i + columns] for i in range(0, num, columns)], path, title="Samples from the prior")
 
 
 @torch.no_grad()
@@ -75,9 +42,9 @@ def plot_traversals(model, guide, x, kl_per_dim, path, steps=9, limit=3.0):
     for d in order:
         z = z0.repeat(steps, 1)
         z[:, d] = values
-        rows.append(_as_images(model.decode(z)))
+        rows.append(as_images(model.decode(z)))
         labels.append(f"z{d} KL={kl_per_dim[d]:.2f}")
-    _grid(rows, path, row_labels=labels, title=f"Latent traversals over [-{limit:g}, {limit:g}], sorted by KL")
+    image_grid(rows, path, row_labels=labels, title=f"Latent traversals over [-{limit:g}, {limit:g}], sorted by KL")
 
 
 def plot_kl_per_dim(kl_per_dim, path):

@@ -4,22 +4,16 @@ Written to a temporary file, flushed to disk and renamed over the old one, so a 
 moment leaves the previous checkpoint intact. Read with ``torch.load(weights_only=True)``: a
 checkpoint can hold tensors and plain containers only, never code.
 """
-import os
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_write
 from ..errors import PyroVAEError
 
 
 def save_checkpoint(path, state):
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path, map_location="cpu"):

@@ -1,14 +1,10 @@
 """The full description of a training run, saved as ``config.json`` in the run dir."""
 import dataclasses
-import json
-import platform
-import subprocess
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import PyroVAEError
 from ..utils import PRECISIONS
+from ..validation import check_choice, check_int, check_number
 
 
 @dataclass
@@ -48,17 +44,12 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self):
-        def positive_int(name):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-                raise PyroVAEError(f"{name.replace('_', '-')} must be a positive integer, got {value!r}")
-
+        """Check the numbers and names; counts given as strings or floats (YAML, JSON) become ints."""
         for name in ("latent_dim", "steps", "batch_size", "checkpoint_every", "log_every", "eval_points"):
-            positive_int(name)
-        if not self.lr > 0:
-            raise PyroVAEError(f"lr must be > 0, got {self.lr}")
-        if self.precision not in PRECISIONS:
-            raise PyroVAEError(f"unknown precision {self.precision!r}: use {', '.join(PRECISIONS)}")
+            setattr(self, name, check_int(name.replace("_", "-"), getattr(self, name),
+                                          allow_none=name in ("steps", "eval_points")))
+        self.lr = check_number("lr", self.lr, minimum=0, exclusive=True)
+        check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.jit, bool):
             raise PyroVAEError(f"jit must be true or false, got {self.jit!r}")
         return self
@@ -99,35 +90,3 @@ def parse_steps(value):
     raise PyroVAEError(f"steps must be a positive integer or the name of a budget, thesis ({THESIS_STEPS:,} "
                        f"steps) or study ({STUDY_STEPS:,}), got {value!r}")
 
-
-def provenance():
-    """Package versions, Python, platform and the git revision of the code that runs."""
-    import numpy
-    import pyro
-    import sklearn
-    import torch
-
-    from .. import __version__
-
-    try:
-        repo = Path(__file__).resolve().parents[2]
-        rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                                    capture_output=True, text=True, timeout=5).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        rev, dirty = None, None
-    return {
-        "pyrovae": __version__, "torch": torch.__version__, "pyro": pyro.__version__,
-        "numpy": numpy.__version__, "sklearn": sklearn.__version__, "python": sys.version.split()[0],
-        "platform": platform.platform(), "git_rev": rev, "git_dirty": dirty,
-        "command": sys.argv,
-    }
-
-
-def write_json(path, obj):
-    """Write JSON atomically (a killed process never leaves half a file)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    tmp.replace(path)

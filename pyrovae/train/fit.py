@@ -31,17 +31,13 @@ from ..models.likelihoods import likelihood_for
 from ..objectives import make_objective
 from ..utils import (cpu_threads, network_precision, resolve_device, resolve_precision, seed_everything,
                      tune_malloc)
+from ..atomic import write_json
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import THESIS_STEPS, TrainConfig, cpu_step_budget, provenance, write_json
+from .config import THESIS_STEPS, TrainConfig, cpu_step_budget
 from .progress import Progress
+from .rundir import CHECKPOINT, CONFIG, LOG, changed_keys, provenance, read_config, run_dir_of
 from .sampler import EpochSampler
 
-CHECKPOINT = "checkpoint.pt"
-LOG = "log.jsonl"
-CONFIG = "config.json"
-# config keys that may differ when a run is resumed; everything else must match the saved run
-RESUMABLE_CHANGES = {"steps", "device", "checkpoint_every", "log_every", "plots", "evaluate", "eval_points",
-                     "precision", "jit"}
 logger = logging.getLogger(__name__)
 
 
@@ -135,7 +131,9 @@ def fit(config, dataset=None, resume=False, progress=True):
 
     The run dir gets ``config.json`` (config, seed, versions, git revision), ``log.jsonl`` (one line
     per logged step), ``checkpoint.pt`` (every ``checkpoint_every`` steps, on exit and on Ctrl-C or
-    SIGTERM) and, at the end, plots and ``metrics.json``. ``resume=True`` continues from the checkpoint
+    SIGTERM). It neither plots nor evaluates: :func:`pyrovae.plots.plot_run` and
+    :func:`pyrovae.evaluation.evaluate_run` do (the ``pyrovae train`` command runs both, as the config's
+    ``plots`` and ``evaluate`` ask). ``resume=True`` continues from the checkpoint
     and gives the same parameters as an uninterrupted run with the same seed.
     """
     with cpu_threads():
@@ -237,16 +235,7 @@ def _fit(config, dataset, resume, progress):
         log.close()
     checkpoint()
     model.eval(), guide.eval()
-    run = Run(run_dir, config, model, guide, objective, dataset, step)
-    if config.plots:
-        from ..plots import plot_run
-
-        plot_run(run)
-    if config.evaluate:
-        from ..experiments.evaluate import evaluate_run
-
-        evaluate_run(run)
-    return run
+    return Run(run_dir, config, model, guide, objective, dataset, step)
 
 
 def _plain(value):
@@ -292,29 +281,12 @@ def _open_log(path, step):
     return open(path, "a")
 
 
-def run_dir_of(config):
-    """Where ``config``'s run goes: its ``out``, else ``runs/<objective>-seed<seed>``."""
-    return Path(config.out or f"runs/{config.objective}-seed{config.seed}")
-
-
-def read_saved_config(run_dir):
-    """The config (a dict) a run dir's ``config.json`` holds; None when it has none yet."""
-    path = Path(run_dir) / CONFIG
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())["config"]
-    except (ValueError, KeyError):
-        raise PyroVAEError(f"{path} is corrupt: delete the run dir to start over") from None
-
-
 def _check_resumable(run_dir, config):
     """Raise unless ``config`` matches the saved run; return the saved step budget (None if none)."""
-    saved = read_saved_config(run_dir)
+    saved = read_config(run_dir, missing_ok=True)
     if saved is None:
         return None  # nothing was saved yet: --resume starts the run
-    current = config.to_dict()
-    changed = sorted(k for k in saved if k not in RESUMABLE_CHANGES and saved[k] != current.get(k))
+    changed = changed_keys(saved, config.to_dict())
     if changed:
         raise PyroVAEError(f"--resume with a different {', '.join(changed)} than the saved run in {run_dir}: "
                            "use the saved settings or another --out")
@@ -324,10 +296,7 @@ def _check_resumable(run_dir, config):
 def load_run(run_dir, device="auto"):
     """The trained model and guide of a run dir, with its config and dataset: ``Run``."""
     run_dir = Path(run_dir)
-    saved = read_saved_config(run_dir)
-    if saved is None:
-        raise PyroVAEError(f"{run_dir} is not a pyrovae run dir (no {CONFIG})")
-    config = TrainConfig.from_dict(saved)
+    config = TrainConfig.from_dict(read_config(run_dir))
     device = resolve_device(device)
     state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)
     dataset, model, guide, objective = build(config, device=device)

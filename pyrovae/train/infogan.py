@@ -21,16 +21,7 @@ from tqdm.auto import tqdm
 
 from ..errors import PyroVAEError
 from ..utils import seed_everything
-
-
-def _check(name, value, positive=True):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise PyroVAEError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value) or (value <= 0 if positive else value < 0):
-        raise PyroVAEError(f"{name} must be a number {'> 0' if positive else '>= 0'}, got {value!r}")
-    return value
+from ..validation import check_int, check_number
 
 
 def fit_infogan(gan, dataset, steps=1000, batch_size=64, lr_discriminator=2e-4, lr_generator=1e-3,
@@ -42,18 +33,16 @@ def fit_infogan(gan, dataset, steps=1000, batch_size=64, lr_discriminator=2e-4, 
     ``info_continuous``, ``info_categorical`` (the two parts of −L_I before weighting),
     ``d_accuracy`` (D's accuracy on the data and generated halves) and ``q_accuracy`` (Q's accuracy
     on the categorical codes of generated samples; absent without categorical codes)."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise PyroVAEError(f"steps must be a positive integer, got {steps!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-        raise PyroVAEError(f"batch size must be an integer >= 2, got {batch_size!r}")
+    steps, batch_size = check_int("steps", steps), check_int("batch size", batch_size, minimum=2)
     if batch_size > len(dataset):
         raise PyroVAEError(f"batch size {batch_size} is larger than the dataset ({len(dataset)} points)")
     if tuple(dataset.observation_shape) != gan.data_shape:
         raise PyroVAEError(f"the InfoGAN was built for data of shape {gan.data_shape}, the dataset has "
                            f"{tuple(dataset.observation_shape)}")
-    lr_d, lr_g = _check("lr_discriminator", lr_discriminator), _check("lr_generator", lr_generator)
-    w_cont = _check("info_weight_continuous", info_weight_continuous, positive=False)
-    w_cat = _check("info_weight_categorical", info_weight_categorical, positive=False)
+    lr_d = check_number("lr_discriminator", lr_discriminator, minimum=0, exclusive=True)
+    lr_g = check_number("lr_generator", lr_generator, minimum=0, exclusive=True)
+    w_cont = check_number("info_weight_continuous", info_weight_continuous, minimum=0)
+    w_cat = check_number("info_weight_categorical", info_weight_categorical, minimum=0)
     seed_everything(seed)
     device = next(gan.parameters()).device
     opt_d = torch.optim.Adam(gan.discriminator_parameters(), lr=lr_d, betas=betas)
@@ -105,13 +94,3 @@ def fit_infogan(gan, dataset, steps=1000, batch_size=64, lr_discriminator=2e-4, 
     gan.eval()
     return history
 
-
-def plot_infogan_traversals(gan, path, steps=9, limit=1.0):
-    """Write the traversal of every code (:meth:`InfoGAN.traversal`) as a PNG grid; returns the path."""
-    from ..plots.run_plots import _as_images, _grid
-
-    gan.eval()
-    rows, labels = gan.traversal(steps=steps, limit=limit)
-    _grid([_as_images(r) for r in rows], path, row_labels=labels,
-          title=f"InfoGAN code traversals over [-{limit:g}, {limit:g}] (noise 0)")
-    return path

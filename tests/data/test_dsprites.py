@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from pyrovae.data import dsprites as D
+from pyrovae.data import dsprites_geometry as geometry
 from pyrovae.data.dsprites import DSprites
+from pyrovae.data.dsprites_render import render_dsprites
 from pyrovae.errors import PyroVAEError
 
 SCALES = np.linspace(0.5, 1, 6)
@@ -239,10 +241,10 @@ def test_determinism_cache_and_batch(ds, cache, tmp_path, monkeypatch):
     images = ds.render(classes)
     assert images.dtype == np.uint8 and images.shape == (300, 64, 64) and set(np.unique(images)) == {0, 1}
     np.testing.assert_array_equal(images, ds.render(classes))
-    np.testing.assert_array_equal(images, D.render_dsprites(classes, cache_dir=cache))
+    np.testing.assert_array_equal(images, render_dsprites(classes, cache_dir=cache))
     # a second start reads the tables from the cache (no rebuild) and draws the same images
-    monkeypatch.setattr(D, "_GEOMETRY", {})
-    monkeypatch.setattr(D, "build_geometry", lambda: pytest.fail("tables rebuilt despite the cache"))
+    monkeypatch.setattr(geometry, "_GEOMETRY", {})
+    monkeypatch.setattr(geometry, "build_geometry", lambda: pytest.fail("tables rebuilt despite the cache"))
     np.testing.assert_array_equal(DSprites(cache_dir=cache).render(classes), images)
     assert [p.name for p in cache.iterdir() if p.name.startswith(".")] == []  # no temporary files left
     # a damaged cache file is rebuilt (atomically) into the same tables
@@ -343,7 +345,7 @@ def test_official_file_is_loaded_packed_and_cached(ds, cache, tmp_path, monkeypa
 
 
 def test_official_file_errors(ds, cache, tmp_path, monkeypatch):
-    monkeypatch.setattr(D, "build_geometry", lambda: pytest.fail("tables rebuilt despite the cache"))
+    monkeypatch.setattr(geometry, "build_geometry", lambda: pytest.fail("tables rebuilt despite the cache"))
     small, imgs, classes = small_official(tmp_path, cache)
     cache = tmp_path / "cache"
 

@@ -4,9 +4,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
+TOY = str(EXAMPLES / "toy_shapes.py")
+# a run of a few seconds: 20 steps of a small MLP on toy shapes, no plots, no evaluation
+FAST = {"dataset": "toy-shapes", "arch": "mlp", "latent_dim": 3, "steps": 20, "batch_size": 32, "lr": 3e-3,
+        "device": "cpu", "log_every": 10, "checkpoint_every": 10, "plots": False, "evaluate": False}
+
+
+def write_spec(path, **spec):
+    """``spec`` as YAML at ``path`` (importing the toy-shapes plugin unless it says otherwise)."""
+    spec.setdefault("imports", [TOY])
+    path.write_text(yaml.safe_dump(spec))
+    return path
 
 
 def cli_env():

@@ -7,6 +7,9 @@ import pytest
 import torch
 
 from pyrovae.errors import PyroVAEError
+from pyrovae.evaluation import chen_mig
+from pyrovae.guides.encoders import MLPEncoder
+from pyrovae.guides.flows import IAFGuide
 from pyrovae.metrics import chen_mutual_info_gap, mutual_info_gap
 from pyrovae.metrics.chen_mig import entropy, gaussian_mutual_info
 
@@ -145,8 +148,6 @@ def linear_gaussian_guide():
 
 
 def test_the_evaluation_layer_reads_q_from_the_guide_over_the_whole_dataset():
-    from pyrovae.experiments.evaluate import chen_mig
-
     result = chen_mig(linear_gaussian_guide(), FactorGrid(), num_points="all", seed=2)
     top = np.sort(exact_mutual_info(), axis=0)[::-1]
     exact = (top[0] - top[1]) / np.log(SIZES)
@@ -156,9 +157,5 @@ def test_the_evaluation_layer_reads_q_from_the_guide_over_the_whole_dataset():
 
 
 def test_the_evaluation_layer_refuses_a_guide_without_closed_form_marginals():
-    from pyrovae.experiments.evaluate import chen_mig
-    from pyrovae.guides.flows import IAFGuide
-    from pyrovae.guides.encoders import MLPEncoder
-
     with pytest.raises(PyroVAEError, match="--guide diagonal or lowrank"):
         chen_mig(IAFGuide(MLPEncoder((2,)), latent_dim=2), FactorGrid())

@@ -144,7 +144,7 @@ def test_dci_unknown_estimator():
 
 def test_downstream_bad_sizes():
     raises("exceeds", metrics.downstream_sample_efficiency, *split(), sizes=(1000,))
-    raises("integer >= 1", metrics.downstream_sample_efficiency, *split(), sizes=(0, 10))
+    raises("positive integer", metrics.downstream_sample_efficiency, *split(), sizes=(0, 10))
     raises("at least one", metrics.downstream_sample_efficiency, *split(), sizes=())
 
 

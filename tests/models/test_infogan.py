@@ -8,10 +8,11 @@ import torch
 
 from pyrovae.data import ArrayDataset
 from pyrovae.errors import PyroVAEError
-from pyrovae.experiments.evaluate import representation_function
+from pyrovae.evaluation import representation_function
 from pyrovae.metrics import mutual_info_gap
 from pyrovae.models.infogan import InfoGAN
-from pyrovae.train.infogan import fit_infogan, plot_infogan_traversals
+from pyrovae.plots import plot_infogan_traversals
+from pyrovae.train.infogan import fit_infogan
 
 CENTRES = torch.tensor([[2.0, 2.0], [-2.0, 2.0], [-2.0, -2.0], [2.0, -2.0]])
 

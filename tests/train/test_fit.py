@@ -11,6 +11,7 @@ import torch
 
 from pyrovae.data import ArrayDataset
 from pyrovae.errors import PyroVAEError
+from pyrovae.plots import plot_run
 from pyrovae.train import TrainingDiverged, fit, load_checkpoint, load_run, save_checkpoint
 
 
@@ -31,7 +32,9 @@ def config(out, **kw):
 
 
 def test_short_run_lowers_loss_and_writes_every_artifact(tmp_path):
-    run = fit(config(tmp_path, plots=True), dataset=ArrayDataset(toy_images()), progress=False)
+    run = fit(config(tmp_path), dataset=ArrayDataset(toy_images()), progress=False)
+    assert not list(tmp_path.glob("*.png")) and not (tmp_path / "metrics.json").exists()  # fit only trains
+    plot_run(run)
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == list(range(25, 301, 25))
     assert log[-1]["loss"] < 0.5 * log[0]["loss"]
@@ -155,7 +158,7 @@ def test_bad_configs_are_clear_errors(tmp_path):
                        ({"objective_options": {"beta": -1.0}}, "beta must be >= 0"),
                        ({"latent_dim": 0}, "latent-dim must be a positive integer"),
                        ({"batch_size": 64}, "larger than the dataset"),
-                       ({"lr": 0.0}, "lr must be > 0")]:
+                       ({"lr": 0.0}, "lr must be a number > 0")]:
         with pytest.raises(PyroVAEError, match=match):
             fit(config(tmp_path, **bad), dataset=data, progress=False)
     with pytest.raises(PyroVAEError, match="NaN"):

@@ -4,8 +4,8 @@ import pyro
 import pytest
 import torch
 
-from pyrovae.metrics.model_scores import (active_units, importance_log_likelihood, kl_per_dimension,
-                                          reconstruction_error)
+from pyrovae.evaluation.model_scores import importance_log_likelihood, kl_per_dimension, reconstruction_error
+from pyrovae.metrics import active_units
 from pyrovae.models import build_vae
 
 

@@ -11,13 +11,21 @@ and Chen et al.'s (``chen_mig.mig``: mutual information estimated from q(z|x) it
 uses every image of the dataset, as Chen et al. do.
 """
 import json
+import logging
 import time
 
 import numpy as np
 import torch
 
+from .. import metrics as scores
+from ..atomic import write_json
 from ..errors import PyroVAEError
-from ..train.config import write_json
+from ..train.rundir import METRICS as METRICS_FILE
+from . import model_scores
+from .chen_mig import chen_mig
+from .codes import codes_and_factors, gaussian_posterior, representation_function
+
+logger = logging.getLogger(__name__)
 
 #: the ``--metrics`` names, in the order they are computed ("model": KL per dimension, reconstruction,
 #: log p(x), active units; the others write the metrics.json group of the same name, with underscores)
@@ -29,33 +37,17 @@ MIG_NOTE = ("The two MIGs differ because the study's bins the posterior means in
             "outermost codes set the bin width, and the binning caps what a code can resolve), while Chen et "
             "al.'s integrates over q(z|x) itself, noise included, without bins.")
 
-# (num_train, num_test, sampled-score train/eval points, IS samples) on a GPU: the study's sizes
-GPU_SIZES = (10_000, 5_000, 10_000, 1_000)
-# on a CPU: sizes that keep the default job within minutes (the sampled scores encode 2 x 64 images
-# per point, so they dominate the cost)
-CPU_SIZES = (2_000, 1_000, 300, 200)
+# On a GPU: the study's sizes. On a CPU: sizes that keep the default job within minutes (the sampled
+# scores encode 2 x 64 images per point, so they dominate the cost).
+_SIZES = {"cuda": {"num_train": 10_000, "num_test": 5_000, "num_sampled": 10_000, "num_importance": 1_000},
+          "cpu": {"num_train": 2_000, "num_test": 1_000, "num_sampled": 300, "num_importance": 200}}
 
 
-def representation_function(guide, device, batch_size=256):
-    """numpy observations [n, ...] -> numpy codes [n, D], in batches on ``device``."""
-
-    @torch.no_grad()
-    def represent(observations):
-        observations = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
-        codes = [guide.representation(observations[i:i + batch_size].to(device)).cpu()
-                 for i in range(0, len(observations), batch_size)]
-        return torch.cat(codes).double().numpy()
-
-    return represent
-
-
-def _codes_and_factors(dataset, represent, num, random_state, batch_size=256):
-    codes, factors = [], []
-    for start in range(0, num, batch_size):
-        f = dataset.sample_factors(min(batch_size, num - start), random_state)
-        codes.append(represent(dataset.sample_observations_from_factors(f, random_state)))
-        factors.append(f)
-    return np.concatenate(codes), np.concatenate(factors)
+def eval_sizes(device):
+    """The evaluation sizes on ``device``: ``num_train`` / ``num_test`` codes for the array metrics,
+    ``num_sampled`` training points of the sampled scores (beta-VAE, FactorVAE) and ``num_importance``
+    importance samples of log p(x)."""
+    return dict(_SIZES["cuda" if torch.device(device).type == "cuda" else "cpu"])
 
 
 def parse_metrics(names):
@@ -73,76 +65,17 @@ def parse_metrics(names):
     return [n for n in METRICS if n in items]
 
 
-def gaussian_posterior(guide):
-    """Whether ``guide.encode(x)`` gives the exact Gaussian marginals q(z_j | x) = N(loc_j, scale_j²)."""
-    from ..guides.gaussian import DiagonalGaussianGuide, LowRankGaussianGuide
-
-    return isinstance(guide, (DiagonalGaussianGuide, LowRankGaussianGuide))
-
-
-def posterior_function(guide, device, batch_size=256):
-    """numpy observations [n, ...] -> numpy [n, 2D]: the means and standard deviations of q(z_j | x)."""
-
-    @torch.no_grad()
-    def posterior(observations):
-        observations = torch.as_tensor(np.asarray(observations), dtype=torch.float32)
-        out = [torch.cat(guide.encode(observations[i:i + batch_size].to(device)), dim=1).cpu()
-               for i in range(0, len(observations), batch_size)]
-        return torch.cat(out).double().numpy()
-
-    return posterior
-
-
-def chen_mig(guide, dataset, num_points="all", num_samples=10_000, seed=0, batch_size=256):
-    """Chen et al.'s MIG of a trained Gaussian ``guide`` on a ground-truth ``dataset``.
-
-    ``num_points="all"``: every image of the dataset (``batch`` + ``index_to_factors``), as Chen et al.;
-    an integer: that many points drawn through ``sample_factors`` / ``sample_observations_from_factors``
-    from ``RandomState(seed)`` (the same points as the other metrics' training codes when it equals
-    ``num_train``). Returns ``{"mig", "standard_error", "num_points", "num_samples", "points" ("whole
-    dataset" or "sampled"), "gaps": {factor: gap}}`` (see :func:`pyrovae.metrics.chen_mutual_info_gap`).
-    """
-    from ..metrics import chen_mutual_info_gap
-
-    if not gaussian_posterior(guide):
-        raise PyroVAEError(f"chen-mig needs q(z_j|x) in closed form: train with --guide diagonal or lowrank (this run "
-                           f"has {type(guide).__name__})")
-    device = next(guide.parameters()).device
-    posterior = posterior_function(guide, device, batch_size)
-    if num_points == "all":
-        if not hasattr(dataset, "index_to_factors"):
-            raise PyroVAEError(f"chen-mig over the whole dataset needs index_to_factors, which {type(dataset).__name__} "
-                               "lacks: give a number of points instead")
-        params, factors = [], []
-        with torch.no_grad():
-            for start in range(0, len(dataset), batch_size):
-                index = torch.arange(start, min(start + batch_size, len(dataset)))
-                params.append(torch.cat(guide.encode(dataset.batch(index.to(device))), dim=1).cpu().double().numpy())
-                factors.append(dataset.index_to_factors(index.numpy()))
-        params, factors = np.concatenate(params), np.concatenate(factors)
-    else:
-        params, factors = _codes_and_factors(dataset, posterior, int(num_points), np.random.RandomState(seed))
-    locs, scales = np.split(params, 2, axis=1)
-    out = chen_mutual_info_gap(locs, scales, factors, num_samples=num_samples, random_state=seed)
-    names = list(getattr(dataset, "factor_names", None) or [f"factor_{k}" for k in range(factors.shape[1])])
-    return {"mig": out["mig"], "standard_error": out["standard_error"], "num_points": out["num_points"],
-            "num_samples": out["num_samples"], "points": "whole dataset" if num_points == "all" else "sampled",
-            "gaps": {names[k]: gap for k, gap in zip(out["factors"], out["gaps"])}}
-
-
-def evaluate_run(run, num_train=None, seed=0, write=True, verbose=True, metrics=None, chen_points=None):
+def evaluate_run(run, num_train=None, seed=0, write=True, metrics=None, chen_points=None):
     """Compute the scores of a :class:`~pyrovae.train.Run` (all of them, or the ``metrics`` named: see
-    :func:`parse_metrics`); returns the dict written to metrics.json. With ``metrics`` given, the results
-    are merged into the run's existing metrics.json. ``chen_points``: the points of Chen et al.'s MIG
-    (default ``num_train``; ``"all"``: the whole dataset)."""
-    from .. import metrics as scores
-    from ..metrics import model_scores
-
+    :func:`parse_metrics`); returns the dict written to metrics.json (:func:`format_table` shows it).
+    With ``metrics`` given, the results are merged into the run's existing metrics.json. ``chen_points``:
+    the points of Chen et al.'s MIG (default ``num_train``; ``"all"``: the whole dataset)."""
     selected = set(parse_metrics(metrics))
     device = next(run.guide.parameters()).device
-    sizes = GPU_SIZES if device.type == "cuda" else CPU_SIZES
-    num_train = num_train or run.config.eval_points or sizes[0]
-    num_test, num_sampled, num_is = max(num_train // 2, 2), min(sizes[2], num_train), sizes[3]
+    sizes = eval_sizes(device)
+    num_train = num_train or run.config.eval_points or sizes["num_train"]
+    num_test, num_sampled = max(num_train // 2, 2), min(sizes["num_sampled"], num_train)
+    num_is = sizes["num_importance"]
     dataset, represent = run.dataset, representation_function(run.guide, device)
     results, timings = {"sizes": {"num_train": num_train, "num_test": num_test, "sampled_scores": num_sampled,
                                   "importance_samples": num_is}}, {}
@@ -168,10 +101,10 @@ def evaluate_run(run, num_train=None, seed=0, write=True, verbose=True, metrics=
     if hasattr(dataset, "sample_factors"):
         if selected & {"model", "downstream"} or array:
             rs = np.random.RandomState(seed)
-            codes_train, factors_train = _codes_and_factors(dataset, represent, num_train, rs)
-            codes_test, factors_test = _codes_and_factors(dataset, represent, num_test, rs)
+            codes_train, factors_train = codes_and_factors(dataset, represent, num_train, rs)
+            codes_test, factors_test = codes_and_factors(dataset, represent, num_test, rs)
         if "model" in selected:
-            results["active_units"] = model_scores.active_units(codes_train)
+            results["active_units"] = scores.active_units(codes_train)
         if array:
             start = time.perf_counter()
             results.update(scores.compute_array_metrics(codes_train, factors_train, codes_test, factors_test,
@@ -199,18 +132,18 @@ def evaluate_run(run, num_train=None, seed=0, write=True, verbose=True, metrics=
             data = getattr(dataset, "observations", None)
             codes = represent(data[:num_train].numpy()) if data is not None else represent(x.cpu().numpy())
             if "model" in selected:
-                results["active_units"] = model_scores.active_units(codes)
+                results["active_units"] = scores.active_units(codes)
             if "unsupervised" in selected:
                 timed("unsupervised", scores.unsupervised_scores, codes)
     results["timings_s"] = timings
-    if metrics is not None and (run.run_dir / "metrics.json").is_file():  # a selection: keep the other scores
-        previous = load_metrics(run.run_dir)
+    path = run.run_dir / METRICS_FILE
+    if metrics is not None and path.is_file():  # a selection: keep the other scores
+        previous = json.loads(path.read_text())
         results = {**previous, **results, "sizes": {**previous.get("sizes", {}), **results["sizes"]},
                    "timings_s": {**previous.get("timings_s", {}), **timings}}
     if write:
-        write_json(run.run_dir / "metrics.json", results)
-    if verbose:
-        print(format_table(results))
+        write_json(path, results)
+    logger.info("evaluated %s: %s", run.run_dir, ", ".join(f"{k} {v:g} s" for k, v in timings.items()) or "-")
     return results
 
 
@@ -234,7 +167,3 @@ def format_table(results):
         table += (f"\n\nMIG: {study:.4f} (the study's, discrete) | {chen:.4f} ± {results['chen_mig']['standard_error']:.4f} "
                   f"(Chen et al.'s, from q(z|x) on {results['chen_mig']['num_points']} points). {MIG_NOTE}")
     return table
-
-
-def load_metrics(run_dir):
-    return json.loads((run_dir / "metrics.json").read_text())

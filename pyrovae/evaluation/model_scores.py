@@ -1,7 +1,7 @@
 """Model-level scores that need the model and guide, not only codes.
 
-- per-dimension KL(q(z_d|x) || p(z_d)) and active units (Burda et al. 2016: dimension d is active when
-  Var_x(E_q[z_d | x]) > 0.01);
+- per-dimension KL(q(z_d|x) || p(z_d)) (active units, an array-only score, is
+  :func:`pyrovae.metrics.active_units`);
 - reconstruction error at the posterior mean code, per image and per pixel;
 - the importance-sampled log-likelihood log p(x) ≈ log (1/S) Σ_s p(x, z_s) / q(z_s | x), z_s ~ q(z|x)
   (Burda et al. 2016), with the Pareto k̂ of each data point's importance weights (PSIS, Vehtari et al.
@@ -14,26 +14,17 @@ import numpy as np
 import pyro.poutine as poutine
 import torch
 
-from ..errors import PyroVAEError
+from ..objectives.base import site_kl
+from ..objectives.iwae import importance_log_weights
 
 #: PSIS reliability threshold (Vehtari et al. 2024): above it the estimate is not trustworthy.
 PARETO_K_THRESHOLD = 0.7
-
-
-def active_units(codes, threshold=0.01):
-    """Number of code dimensions whose variance across data exceeds ``threshold`` (Burda et al. 2016)."""
-    codes = np.asarray(codes, dtype=np.float64)
-    if codes.ndim != 2:
-        raise PyroVAEError(f"codes must be a 2-D array [N, D], got shape {codes.shape}")
-    return int((codes.var(axis=0) > threshold).sum())
 
 
 @torch.no_grad()
 def kl_per_dimension(model, guide, x):
     """KL(q(z_d|x) || p(z_d)) per dimension d, averaged over ``x``: analytic for factorised pairs
     with a registered KL, else NaN (the KL of a non-factorised prior has no per-dimension split)."""
-    from ..objectives.base import site_kl
-
     guide_trace = poutine.trace(guide).get_trace(x)
     model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
     guide_trace.compute_log_prob()
@@ -52,12 +43,10 @@ def importance_log_likelihood(model, guide, x, num_samples=1000):
     Returns a dict of numpy arrays over data points: ``log_likelihood`` (nats) and ``pareto_k``, plus
     ``mean_log_likelihood`` and ``fraction_unreliable`` (share of points with k̂ > 0.7).
     """
-    from ..objectives.iwae import importance_log_weights
+    import arviz as az  # takes seconds to import: only when this score is asked for
 
     log_w = importance_log_weights(model, guide, x, num_samples).double()
     log_px = (torch.logsumexp(log_w, 0) - np.log(num_samples)).cpu().numpy()
-    import arviz as az
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # arviz warns for every point with k̂ > 0.7; we report it instead
         _, pareto_k = az.psislw(log_w.T.cpu().numpy())

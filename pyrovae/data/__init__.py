@@ -6,7 +6,6 @@ from ..errors import PyroVAEError
 from .arrays import ArrayDataset
 from .files import load_data_file
 
-
 # The dataset classes, imported on first use so that ``import pyrovae.data`` stays cheap (no scikit-learn,
 # no dSprites tables): class name -> its module.
 _LAZY = {"DSprites": "dsprites", "NoisyDSprites": "variants", "ColorDSprites": "variants", "Digits": "digits",

@@ -58,7 +58,7 @@ from ..atomic import atomic_write
 from ..errors import PyroVAEError
 from .cache import default_cache_dir
 from .dsprites_geometry import FACTOR_NAMES, FACTOR_SIZES, IMAGE_SIZE, OFFICIAL_FILE, factor_values, load_geometry
-from .dsprites_render import Tables, masks_to_pixels, packed_to_pixels, render, row_masks
+from .dsprites_render import _Tables, masks_to_pixels, packed_to_pixels, render, row_masks
 from .grid import check_classes
 from .npz import npz_member
 
@@ -282,7 +282,7 @@ class DSprites:
     def _device_tables(self, device):
         device = torch.device(device)
         if device not in self._tables:
-            t = Tables(self._geometry, device)
+            t = _Tables(self._geometry, device)
             t.bases = torch.as_tensor(self._bases, device=device)
             t.sizes = torch.as_tensor(self._sizes, device=device)
             self._tables[device] = t

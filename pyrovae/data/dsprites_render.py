@@ -20,7 +20,7 @@ def _row_mask_table():
     return table.view(np.int64).reshape(-1)
 
 
-class Tables:
+class _Tables:
     """The geometry tables as torch tensors on one device."""
 
     def __init__(self, tables, device):
@@ -115,7 +115,7 @@ def render_dsprites(classes, cache_dir=None, chunk=2048):
     """dSprites images of factor classes [n, 5] (shape, scale, orientation, pos_x, pos_y):
     uint8 [n, 64, 64] of 0/1, deterministic (integer arithmetic on fixed tables). See the module doc."""
     classes = check_classes(classes, FACTOR_SIZES, FACTOR_NAMES)
-    return render(Tables(load_geometry(cache_dir), "cpu"), classes, chunk)
+    return render(_Tables(load_geometry(cache_dir), "cpu"), classes, chunk)
 
 
 def render(t, classes, chunk=2048):

@@ -33,8 +33,7 @@ import torch.nn.functional as F
 from pyrovae.models import build_vae
 from pyrovae.objectives import make_objective
 from pyrovae.train.fit import make_optimizer, train_step, use_channels_last
-from pyrovae.utils import native_bf16, resolve_device, run_network, set_cpu_threads, tune_malloc, \
-    network_precision
+from pyrovae.utils import native_bf16, network_precision, resolve_device, run_network, set_cpu_threads, tune_malloc
 
 NETWORKS = {"conv": ("conv 64x64", (1, 64, 64), "conv", 64), "mlp": ("MLP 784-256-256-10", (1, 28, 28), "mlp", 64)}
 

@@ -146,7 +146,8 @@ def tune_malloc():
     if sys.platform.startswith("linux") and not user_set:
         try:
             libc = ctypes.CDLL(None)
-            libc.gnu_get_libc_version  # glibc only (musl has no such symbol)
+            if not hasattr(libc, "gnu_get_libc_version"):  # glibc only (musl has no such symbol)
+                raise AttributeError("not glibc")
             # mallopt takes an int: 2 GB - 1 is the largest trim threshold it accepts; 32 MB the largest
             # mmap threshold on 64-bit glibc.
             ok = all(libc.mallopt(param, value) == 1 for param, value in (

@@ -21,6 +21,7 @@ returns them keyed like disentanglement_lib (``{"mig": {"discrete_mig": ...}, "s
 """
 import warnings
 
+from ..errors import PyroVAEError
 from ._utils import check_train_test, constant_factors, histogram_discretize
 from .active_units import active_units
 from .beta_vae_score import beta_vae_score
@@ -32,7 +33,6 @@ from .mig import mutual_info_gap
 from .modularity import modularity_explicitness
 from .sap import sap_score
 from .unsupervised import unsupervised_scores
-from ..errors import PyroVAEError
 
 __all__ = ["ARRAY_METRICS", "active_units", "beta_vae_score", "chen_mutual_info_gap", "compute_array_metrics", "dci",
            "downstream_sample_efficiency",

@@ -26,8 +26,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from ._utils import check_ground_truth, check_random_state, points_per_call, represent_many
 from ..validation import check_int
+from ._utils import check_ground_truth, check_random_state, points_per_call, represent_many
 
 
 def _sample_points(dataset, representation_fn, num_factors, batch_size, num_points, random_state):

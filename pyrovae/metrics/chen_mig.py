@@ -41,9 +41,9 @@ independent (they are positively correlated, so this overstates the error of the
 """
 import numpy as np
 
-from ._utils import check_codes, check_factors, check_random_state, constant_factors, normalised_gaps
 from ..errors import PyroVAEError
 from ..validation import check_int
+from ._utils import check_codes, check_factors, check_random_state, constant_factors, normalised_gaps
 
 LOG_2PI = float(np.log(2 * np.pi))
 

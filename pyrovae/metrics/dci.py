@@ -31,9 +31,9 @@ import numpy as np
 import scipy.stats
 from joblib import Parallel, delayed
 
+from ..errors import PyroVAEError
 from ._gbt import fit_predict_gbt
 from ._utils import check_train_test, check_varying_factors
-from ..errors import PyroVAEError
 
 ESTIMATORS = ("gbt", "sklearn")
 

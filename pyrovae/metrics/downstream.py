@@ -22,10 +22,10 @@ split is smaller); both sizes are recorded (``efficiency_numerator_size``,
 """
 import numpy as np
 
-from ._gbt import fit_predict_gbt
-from ._utils import check_train_test
 from ..errors import PyroVAEError
 from ..validation import check_int
+from ._gbt import fit_predict_gbt
+from ._utils import check_train_test
 
 
 def _accuracies(codes_train, y_train, codes_test, y_test, seed):

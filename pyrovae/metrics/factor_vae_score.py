@@ -22,10 +22,9 @@ representation is called on many batches at once (same result for a deterministi
 """
 import numpy as np
 
-from ._utils import check_ground_truth, check_random_state, points_per_call, represent, \
-    represent_many
 from ..errors import PyroVAEError
 from ..validation import check_int
+from ._utils import check_ground_truth, check_random_state, points_per_call, represent, represent_many
 
 
 def _votes(dataset, representation_fn, num_factors, batch_size, num_points, random_state, global_var, active):

@@ -21,10 +21,17 @@ is estimated from q(z | x) without binning.
 """
 import numpy as np
 
-from ._utils import (check_num_bins, check_pair, constant_factors, discrete_entropy, discrete_mutual_info,
-                     histogram_discretize, normalised_gaps)
-from .chen_mig import chen_mutual_info_gap
 from ..errors import PyroVAEError
+from ._utils import (
+    check_num_bins,
+    check_pair,
+    constant_factors,
+    discrete_entropy,
+    discrete_mutual_info,
+    histogram_discretize,
+    normalised_gaps,
+)
+from .chen_mig import chen_mutual_info_gap
 
 
 def mig_matrix(codes, factors, num_bins=20):

@@ -29,8 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from ._utils import check_num_bins, check_train_test, check_varying_factors, discrete_mutual_info, \
-    histogram_discretize
+from ._utils import check_num_bins, check_train_test, check_varying_factors, discrete_mutual_info, histogram_discretize
 
 
 def modularity_from_mi(mutual_information):

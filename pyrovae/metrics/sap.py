@@ -22,8 +22,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from ._utils import check_codes, check_train_test, check_varying_factors
 from ..errors import PyroVAEError
+from ._utils import check_codes, check_train_test, check_varying_factors
 
 
 def sap_score_matrix(codes_train, factors_train, codes_test, factors_test, continuous_factors=False):

@@ -2,10 +2,8 @@
 from .decoders import ConvDecoder, MLPDecoder
 from .factory import GUIDES, LIKELIHOODS, PRIORS, build_vae, parse_spec
 from .infogan import InfoGAN
-from .likelihoods import (BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood,
-                          LaplaceLikelihood)
-from .priors import (FlowPrior, LaplacePrior, MixtureOfGaussiansPrior, StandardNormalPrior, StudentTPrior,
-                     VampPrior)
+from .likelihoods import BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood, LaplaceLikelihood
+from .priors import FlowPrior, LaplacePrior, MixtureOfGaussiansPrior, StandardNormalPrior, StudentTPrior, VampPrior
 from .vae import VAEModel
 
 __all__ = ["ConvDecoder", "MLPDecoder", "BernoulliLikelihood", "ContinuousBernoulliLikelihood",

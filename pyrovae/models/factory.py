@@ -12,10 +12,8 @@ from ..guides.flows import IAFGuide
 from ..guides.gaussian import DiagonalGaussianGuide, LowRankGaussianGuide
 from ..validation import check_int
 from .decoders import ConvDecoder, MLPDecoder
-from .likelihoods import (BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood,
-                          LaplaceLikelihood)
-from .priors import (FlowPrior, LaplacePrior, MixtureOfGaussiansPrior, StandardNormalPrior, StudentTPrior,
-                     VampPrior)
+from .likelihoods import BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood, LaplaceLikelihood
+from .priors import FlowPrior, LaplacePrior, MixtureOfGaussiansPrior, StandardNormalPrior, StudentTPrior, VampPrior
 from .vae import VAEModel
 
 

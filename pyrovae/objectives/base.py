@@ -41,8 +41,8 @@ import weakref
 import pyro
 import torch
 from pyro.infer import TraceMeanField_ELBO
-from pyro.util import warn_if_nan
 from pyro.poutine.scale_messenger import ScaleMessenger
+from pyro.util import warn_if_nan
 from torch.distributions import kl_divergence
 
 from ..errors import PyroVAEError

@@ -24,14 +24,13 @@ from pathlib import Path
 import pyro
 import torch
 
+from ..atomic import write_json
 from ..data import load_dataset
 from ..errors import PyroVAEError
 from ..models import build_vae
 from ..models.likelihoods import likelihood_for
 from ..objectives import make_objective
-from ..utils import (cpu_threads, network_precision, resolve_device, resolve_precision, seed_everything,
-                     tune_malloc)
-from ..atomic import write_json
+from ..utils import cpu_threads, network_precision, resolve_device, resolve_precision, seed_everything, tune_malloc
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import THESIS_STEPS, TrainConfig, cpu_step_budget
 from .progress import Progress

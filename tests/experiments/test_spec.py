@@ -1,11 +1,10 @@
 """The sweep spec: expansion into runs with stable names, one-line errors, step budgets, the example specs."""
 import pytest
+from sweep_helpers import EXAMPLES, FAST, TOY
 
 from pyrovae.cli import main
 from pyrovae.errors import PyroVAEError
 from pyrovae.experiments.spec import expand_spec, load_plan, run_name
-
-from sweep_helpers import EXAMPLES, FAST, TOY
 
 
 def test_run_names_are_stable_and_readable():

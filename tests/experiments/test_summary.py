@@ -1,8 +1,14 @@
 """The one number formatter and the mean ± sd helpers shared by the report and the baseline table."""
 import math
 
-from pyrovae.experiments.summary import (format_mean_sd, format_number, format_value, markdown_table, mean_sd,
-                                         mean_sd_text)
+from pyrovae.experiments.summary import (
+    format_mean_sd,
+    format_number,
+    format_value,
+    markdown_table,
+    mean_sd,
+    mean_sd_text,
+)
 
 
 def test_numbers_are_compact_or_fixed():

@@ -8,14 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+from sweep_helpers import EXAMPLES, FAST, REPO, TOY, cli_env, run_cli, write_spec
 
 from pyrovae.cli import main
 from pyrovae.errors import PyroVAEError
 from pyrovae.experiments.results import load_results
 from pyrovae.experiments.spec import load_plan
 from pyrovae.experiments.sweep import run_sweep
-
-from sweep_helpers import EXAMPLES, FAST, REPO, TOY, cli_env, run_cli, write_spec
 
 HERE = Path(__file__).resolve().parent
 

@@ -46,7 +46,7 @@ def test_iaf_step_log_det_matches_autograd_jacobian(float64):
         for i in range(4):
             t = step.condition(h[i:i + 1])
             y = t(z[i:i + 1])
-            J = jacobian(lambda v: t(v[None])[0], z[i])
+            J = jacobian(lambda v, t=t: t(v[None])[0], z[i])
             assert torch.allclose(t.log_abs_det_jacobian(z[i:i + 1], y)[0], torch.linalg.slogdet(J)[1], atol=1e-8)
             # autoregressive: the Jacobian is triangular in the step's order
             perm = step.nn.permutation

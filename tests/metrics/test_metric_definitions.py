@@ -1,11 +1,11 @@
 """Hand-computed cases of each metric's definition (no reference files needed)."""
 import numpy as np
 import pytest
-
 from metric_helpers import FactorGrid
+
 from pyrovae import metrics
-from pyrovae.metrics.dci import completeness, disentanglement
 from pyrovae.metrics._utils import histogram_discretize
+from pyrovae.metrics.dci import completeness, disentanglement
 from pyrovae.metrics.modularity import modularity_from_mi
 from pyrovae.metrics.unsupervised import gaussian_total_correlation, gaussian_wasserstein_correlation
 

@@ -1,8 +1,8 @@
 """Invalid input: every metric raises PyroVAEError with a one-line message (or has a documented result)."""
 import numpy as np
 import pytest
-
 from metric_helpers import FactorGrid
+
 from pyrovae import metrics
 from pyrovae.errors import PyroVAEError
 

@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 import pytest
-
 from metric_helpers import FactorGrid, fixture_rotation, representations, standardize_factors
+
 from pyrovae import metrics
 
 FIXTURES = ("perfect", "rotated", "random")

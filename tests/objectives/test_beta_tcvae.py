@@ -10,8 +10,12 @@ import torch
 
 from pyrovae.errors import PyroVAEError
 from pyrovae.objectives import BetaTCVAE
-from pyrovae.objectives.beta_tcvae import (aggregate_log_densities, log_density_matrix, log_weight_matrix,
-                                           tc_decomposition)
+from pyrovae.objectives.beta_tcvae import (
+    aggregate_log_densities,
+    log_density_matrix,
+    log_weight_matrix,
+    tc_decomposition,
+)
 
 
 def normal_logpdf(z, m, s):

@@ -9,7 +9,7 @@ from pyrovae.errors import PyroVAEError
 from pyrovae.models import build_vae
 from pyrovae.objectives import DIPVAE, WAE, InfoVAE
 from pyrovae.objectives._mmd import kernel_matrix, mmd
-from pyrovae.objectives.dip_vae import (covariance_penalties, dip_covariance, third_moment_penalty)
+from pyrovae.objectives.dip_vae import covariance_penalties, dip_covariance, third_moment_penalty
 
 LOC = np.array([[0.5, -1.0, 2.0], [1.5, 0.0, 1.0], [-0.5, 2.0, 0.0], [2.5, -1.0, 3.0]])
 VAR = np.array([[0.1, 0.2, 0.3], [0.2, 0.2, 0.2], [0.4, 0.1, 0.1], [0.3, 0.3, 0.2]])

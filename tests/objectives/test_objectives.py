@@ -276,7 +276,7 @@ def test_differentiable_loss_never_turns_a_tensor_that_needs_grad_into_a_number(
     "Consider using tensor.detach() first" (Pyro's Trace_ELBO.differentiable_loss calls ``.item()``)."""
     model, guide, x = small_vae
     for method in ("item", "__float__"):
-        def guarded(self, *args, _original=getattr(torch.Tensor, method), _method=method):
+        def guarded(self, *args, _original=getattr(torch.Tensor, method), _method=method):  # noqa: B008 - bound per loop
             assert not self.requires_grad, f"{_method}() of a tensor that needs grad"
             return _original(self, *args)
 

@@ -5,6 +5,7 @@ import numpy as np
 import pyro
 import pytest
 import torch
+from test_fit import config, toy_images
 
 from pyrovae import utils
 from pyrovae.cli import main
@@ -15,8 +16,6 @@ from pyrovae.objectives import make_objective
 from pyrovae.train import TrainConfig, fit
 from pyrovae.train.fit import use_channels_last
 from pyrovae.utils import native_bf16, network_precision, resolve_precision
-
-from test_fit import config, toy_images
 
 
 # ---- settings ------------------------------------------------------------------------------------

@@ -32,11 +32,28 @@ over all dimensions) are not computed above ``slow_metric_max_dims`` dimensions 
 Modules: :mod:`.representations` (the rows), :mod:`.table` (scoring them), :mod:`.markdown` (the output).
 """
 from .markdown import METRIC_NOTES, format_markdown, write_baselines
-from .representations import (TRAINED, FactorsAsObservations, ica_representation, identity_representation,
-                              pca_representation, pixel_representation, train_infogan_baseline, train_vae_baseline,
-                              untrained_vae_representation)
-from .table import (BASELINES, COLUMNS, CPU_TRAIN_STEPS, LABELS, PUBLISHED, PUBLISHED_SOURCE, SCORES, baseline_table,
-                    score_representation)
+from .representations import (
+                              TRAINED,
+                              FactorsAsObservations,
+                              ica_representation,
+                              identity_representation,
+                              pca_representation,
+                              pixel_representation,
+                              train_infogan_baseline,
+                              train_vae_baseline,
+                              untrained_vae_representation,
+)
+from .table import (
+                              BASELINES,
+                              COLUMNS,
+                              CPU_TRAIN_STEPS,
+                              LABELS,
+                              PUBLISHED,
+                              PUBLISHED_SOURCE,
+                              SCORES,
+                              baseline_table,
+                              score_representation,
+)
 
 __all__ = ["BASELINES", "COLUMNS", "CPU_TRAIN_STEPS", "FactorsAsObservations", "LABELS", "METRIC_NOTES",
            "PUBLISHED", "PUBLISHED_SOURCE", "SCORES", "TRAINED", "baseline_table", "format_markdown",

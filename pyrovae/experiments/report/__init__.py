@@ -30,8 +30,13 @@ from pathlib import Path
 from ...errors import PyroVAEError
 from .correlations import section_correlations, section_unsupervised_vs_supervised
 from .document import Report
-from .figures import (section_disentanglement_vs_recon, section_distributions, section_downstream,
-                      section_rate_distortion, section_recon_vs_strength)
+from .figures import (
+    section_disentanglement_vs_recon,
+    section_distributions,
+    section_downstream,
+    section_rate_distortion,
+    section_recon_vs_strength,
+)
 from .posterior import section_active_units, section_aggregate_posterior, section_domain_shift
 from .tables import section_all_runs, section_runs, section_tables
 

@@ -9,9 +9,17 @@ import torch
 
 from pyrovae.cli import main
 from pyrovae.data import load_dataset
-from pyrovae.experiments.baselines import (BASELINES, COLUMNS, PUBLISHED, baseline_table, format_markdown,
-                                           ica_representation, pca_representation, score_representation,
-                                           write_baselines)
+from pyrovae.experiments.baselines import (
+    BASELINES,
+    COLUMNS,
+    PUBLISHED,
+    baseline_table,
+    format_markdown,
+    ica_representation,
+    pca_representation,
+    score_representation,
+    write_baselines,
+)
 from pyrovae.utils import resolve_precision
 
 SIZES = {"num_train": 100, "num_test": 50, "num_sampled": 30}
@@ -76,7 +84,7 @@ def test_markdown_and_json_hold_the_table_beside_the_published_numbers(table, tm
     assert text == format_markdown(result)
     for label in ("ground truth", "raw pixels", "PCA", "ICA", "untrained VAE", "VAE", "β-VAE (β=4)", "InfoGAN", "AAE"):
         assert f"| {label} |" in text
-    for mean, sd in PUBLISHED.values():
+    for mean, _sd in PUBLISHED.values():
         assert f"{mean:g}" in text
     assert "45.75 ± 0.8 %" in text and "73.5 ± 0.9 %" in text
     assert "2019 study" in text and "Higgins et al. (2017)" in text and "not yet measured" in text

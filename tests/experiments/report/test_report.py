@@ -4,14 +4,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from sweep_helpers import EXAMPLES
 
 from pyrovae.cli import main
 from pyrovae.errors import PyroVAEError
 from pyrovae.experiments.report import write_report
 from pyrovae.experiments.results import load_results
 from pyrovae.experiments.sweep import run_sweep
-
-from sweep_helpers import EXAMPLES
 
 HERE = Path(__file__).resolve().parents[1]  # tests/experiments: crash_plugin.py
 SECTIONS = ["## 1. Runs", "## 2. Scores per objective and hyperparameter (Tables 5.3, 5.6)",

@@ -5,7 +5,9 @@ import ctypes
 import logging
 import os
 import random
+import signal
 import sys
+import threading
 
 import numpy as np
 import pyro
@@ -166,3 +168,18 @@ def seed_everything(seed):
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     pyro.set_rng_seed(seed)
+
+
+@contextlib.contextmanager
+def signal_handlers(handler, signals):
+    """Run a block with ``handler`` for ``signals``, then put the previous handlers back. Python sets
+    handlers from the main thread only; in any other thread the block runs with the handlers as they are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

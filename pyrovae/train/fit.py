@@ -16,7 +16,6 @@ import json
 import logging
 import math
 import signal
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,15 @@ from ..errors import PyroVAEError
 from ..models import build_vae
 from ..models.likelihoods import likelihood_for
 from ..objectives import make_objective
-from ..utils import cpu_threads, network_precision, resolve_device, resolve_precision, seed_everything, tune_malloc
+from ..utils import (
+    cpu_threads,
+    network_precision,
+    resolve_device,
+    resolve_precision,
+    seed_everything,
+    signal_handlers,
+    tune_malloc,
+)
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import THESIS_STEPS, TrainConfig, cpu_step_budget
 from .progress import Progress
@@ -247,19 +254,8 @@ def _deferred_interrupts():
     """Turn Ctrl-C and SIGTERM into a request that the loop honours between steps, so a checkpoint
     never holds half an update. Yields a list that becomes truthy once a stop was asked for."""
     requested = []
-    if threading.current_thread() is not threading.main_thread():
-        yield requested  # signal handlers can only be set from the main thread
-        return
-
-    def request_stop(signum, frame):
-        requested.append(signum)
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with signal_handlers(lambda signum, frame: requested.append(signum), (signal.SIGINT, signal.SIGTERM)):
         yield requested
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _write_config(run_dir, config, steps, resume, new_start=True):

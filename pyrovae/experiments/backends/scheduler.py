@@ -2,9 +2,9 @@
 results table and the progress lines; whether a plan uses GPUs; SIGTERM as Ctrl-C."""
 import contextlib
 import signal
-import threading
 
 from ...train.rundir import CONFIG
+from ...utils import signal_handlers
 
 
 def uses_cuda(plan):
@@ -15,18 +15,12 @@ def uses_cuda(plan):
 @contextlib.contextmanager
 def sigterm_as_interrupt():
     """SIGTERM stops the sweep as Ctrl-C does (a KeyboardInterrupt), from the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def handler(signum, frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
+    with signal_handlers(handler, (signal.SIGTERM,)):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class Scheduler:

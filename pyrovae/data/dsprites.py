@@ -59,7 +59,7 @@ from ..errors import PyroVAEError
 from .cache import default_cache_dir
 from .dsprites_geometry import FACTOR_NAMES, FACTOR_SIZES, IMAGE_SIZE, OFFICIAL_FILE, factor_values, load_geometry
 from .dsprites_render import _Tables, masks_to_pixels, packed_to_pixels, render, row_masks
-from .grid import check_classes
+from .grid import check_classes, check_indices
 from .npz import npz_member
 
 
@@ -207,14 +207,7 @@ class DSprites:
 
     def index_to_factors(self, flat_index):
         """Factor classes int64 [n, 5] of flat indices (official order, last factor fastest)."""
-        flat = np.atleast_1d(np.asarray(flat_index))
-        if flat.ndim != 1 or not (np.issubdtype(flat.dtype, np.integer) or flat.size == 0):
-            raise PyroVAEError(f"flat indices must be a 1-D integer array, got shape {flat.shape} and dtype "
-                               f"{flat.dtype}")
-        flat = flat.astype(np.int64)
-        if flat.size and (flat.min() < 0 or flat.max() >= self._len):
-            raise PyroVAEError(f"flat index {int(flat[(flat < 0) | (flat >= self._len)][0])} is out of range: "
-                               f"indices are 0 … {self._len - 1}")
+        flat = check_indices(flat_index, self._len, "flat indices")
         return (flat[:, None] // self._bases) % self._sizes
 
     def factors_to_index(self, factors):

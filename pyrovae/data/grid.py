@@ -23,6 +23,18 @@ import torch
 from ..errors import PyroVAEError
 
 
+def check_indices(index, length, what):
+    """``index`` as an int64 array [n] of indices into ``length`` images (``what`` names them in errors)."""
+    index = np.atleast_1d(np.asarray(index))
+    if index.ndim != 1 or not (np.issubdtype(index.dtype, np.integer) or index.size == 0):
+        raise PyroVAEError(f"{what} must be a 1-D integer array, got shape {index.shape} and dtype {index.dtype}")
+    index = index.astype(np.int64)
+    if index.size and (index.min() < 0 or index.max() >= length):
+        raise PyroVAEError(f"{what} {int(index[(index < 0) | (index >= length)][0])} is out of range: "
+                           f"they are 0 … {length - 1}")
+    return index
+
+
 def check_classes(classes, sizes, names):
     """``classes`` as an int64 array [n, K], checked against the grid ``sizes`` (factors called ``names``)."""
     if isinstance(classes, torch.Tensor):
@@ -101,14 +113,7 @@ class GridDataset:
 
     def index_to_factors(self, index):
         """Factor classes int64 [n, K] (nuisance factors left out) of image indices [n]."""
-        index = np.atleast_1d(np.asarray(index))
-        if index.ndim != 1 or not (np.issubdtype(index.dtype, np.integer) or index.size == 0):
-            raise PyroVAEError(f"image indices must be a 1-D integer array, got shape {index.shape} and dtype "
-                               f"{index.dtype}")
-        index = index.astype(np.int64)
-        if index.size and (index.min() < 0 or index.max() >= self._len):
-            raise PyroVAEError(f"{self.name}: image indices are 0 … {self._len - 1}, got "
-                               f"{int(index[(index < 0) | (index >= self._len)][0])}")
+        index = check_indices(index, self._len, f"{self.name} image indices")
         if self._lookup is not None:
             if self._atoms is None:
                 self._atoms = np.empty(self._len, dtype=np.int64)

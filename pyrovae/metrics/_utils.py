@@ -88,6 +88,14 @@ def constant_factors(factors):
     return [j for j in range(factors.shape[1]) if np.all(factors[:, j] == factors[0, j])]
 
 
+def varying_factors(factors, metric):
+    """Indices of the factors that take two values or more; an error when none does."""
+    varying = [j for j in range(factors.shape[1]) if j not in constant_factors(factors)]
+    if not varying:
+        raise PyroVAEError(f"{metric}: every factor takes a single value, so the gap is undefined")
+    return varying
+
+
 def check_varying_factors(factors, metric, name="factors_train"):
     """Raise unless every factor takes at least two values (a classifier needs two classes)."""
     constant = constant_factors(factors)

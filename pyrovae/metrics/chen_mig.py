@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import PyroVAEError
 from ..validation import check_int
-from ._utils import check_codes, check_factors, check_random_state, constant_factors, normalised_gaps
+from ._utils import check_codes, check_factors, check_random_state, normalised_gaps, varying_factors
 
 LOG_2PI = float(np.log(2 * np.pi))
 
@@ -158,9 +158,7 @@ def chen_mutual_info_gap(locs, scales, factors, num_samples=10_000, random_state
     if locs.shape[1] < 2:
         raise PyroVAEError("chen_mutual_info_gap needs at least 2 code dimensions: the gap is between the best and "
                            "the second-best code")
-    varying = [j for j in range(factors.shape[1]) if j not in constant_factors(factors)]
-    if not varying:
-        raise PyroVAEError("chen_mutual_info_gap: every factor takes a single value, so the gap is undefined")
+    varying = varying_factors(factors, "chen_mutual_info_gap")
     out = gaussian_mutual_info(locs, scales, factors[:, varying], num_samples, random_state)
     gaps, errors = normalised_gaps(np.maximum(out["mutual_info"], 0.0), out["factor_entropy"], out["standard_error"])
     return {"mig": float(np.mean(gaps)), "standard_error": float(np.sqrt(np.sum(errors ** 2)) / len(gaps)),

@@ -25,11 +25,11 @@ from ..errors import PyroVAEError
 from ._utils import (
     check_num_bins,
     check_pair,
-    constant_factors,
     discrete_entropy,
     discrete_mutual_info,
     histogram_discretize,
     normalised_gaps,
+    varying_factors,
 )
 from .chen_mig import chen_mutual_info_gap
 
@@ -66,8 +66,6 @@ def mutual_info_gap(codes, factors, num_bins=20, estimator="discrete", scales=No
     if codes.shape[1] < 2:
         raise PyroVAEError("mutual_info_gap needs at least 2 code dimensions: the gap is between the best "
                            "and the second-best code")
-    varying = [j for j in range(factors.shape[1]) if j not in constant_factors(factors)]
-    if not varying:
-        raise PyroVAEError("mutual_info_gap: every factor takes a single value, so the gap is undefined")
+    varying = varying_factors(factors, "mutual_info_gap")
     m, entropy = mig_matrix(codes, factors[:, varying], num_bins)
     return float(np.mean(normalised_gaps(m, entropy)))

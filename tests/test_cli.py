@@ -100,10 +100,10 @@ def test_the_console_script_runs_without_traceback(tmp_path):
 
 
 def test_steps_take_the_names_of_the_literature_budgets(tmp_path, capsys, monkeypatch):
-    import pyrovae.train
+    import pyrovae.experiments.job
 
-    seen = []
-    monkeypatch.setattr(pyrovae.train, "fit", lambda config, **kw: seen.append(config) or
+    seen = []  # the job's fit is replaced: nothing trains, the parsed config is kept
+    monkeypatch.setattr(pyrovae.experiments.job, "fit", lambda config, **kw: seen.append(config) or
                         type("Run", (), {"run_dir": config.out, "config": config}))
     for given, steps in (("study", 300_000), ("thesis", 22_260), ("Thesis", 22_260), ("1500", 1500)):
         assert run_cli(capsys, "train", "--steps", given, "--out", str(tmp_path), "--no-plots", "--no-evaluate")[0] == 0

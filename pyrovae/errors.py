@@ -7,3 +7,7 @@ one-line message that names the problem and the fix. The CLI prints it without a
 
 class PyroVAEError(ValueError):
     """A problem with the user's input, described in one line."""
+
+
+class MissingExtra(PyroVAEError):
+    """An option needs an optional dependency that is not installed; the message names the extra."""

@@ -31,6 +31,7 @@ class TrainConfig:
     eval_points: int = None  # None: a size that suits the device
     precision: str = "auto"  # fp32, bf16 (mixed: the networks in bf16) or auto (bf16 where native)
     jit: bool = False  # compile the loss with torch's JIT tracer (see pyrovae.objectives.base)
+    tensorboard: bool = False  # also log to RUN_DIR/tensorboard/ (see pyrovae.train.tensorboard)
 
     @classmethod
     def from_dict(cls, values):
@@ -50,8 +51,9 @@ class TrainConfig:
                                           allow_none=name in ("steps", "eval_points")))
         self.lr = check_number("lr", self.lr, minimum=0, exclusive=True)
         check_choice("precision", self.precision, PRECISIONS)
-        if not isinstance(self.jit, bool):
-            raise PyroVAEError(f"jit must be true or false, got {self.jit!r}")
+        for name in ("jit", "tensorboard"):
+            if not isinstance(getattr(self, name), bool):
+                raise PyroVAEError(f"{name} must be true or false, got {getattr(self, name)!r}")
         return self
 
 

@@ -43,6 +43,7 @@ from .config import THESIS_STEPS, TrainConfig, cpu_step_budget
 from .progress import Progress
 from .rundir import CHECKPOINT, CONFIG, LOG, changed_keys, provenance, read_config, run_dir_of
 from .sampler import EpochSampler
+from .tensorboard import TensorBoardLog, summary_writer_class
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +138,11 @@ def fit(config, dataset=None, resume=False, progress=True):
 
     The run dir gets ``config.json`` (config, seed, versions, git revision), ``log.jsonl`` (one line
     per logged step), ``checkpoint.pt`` (every ``checkpoint_every`` steps, on exit and on Ctrl-C or
-    SIGTERM). It neither plots nor evaluates: :func:`pyrovae.plots.plot_run` and
-    :func:`pyrovae.evaluation.evaluate_run` do (the ``pyrovae train`` command runs both, as the config's
-    ``plots`` and ``evaluate`` ask). ``resume=True`` continues from the checkpoint
-    and gives the same parameters as an uninterrupted run with the same seed.
+    SIGTERM) and, with ``config.tensorboard``, TensorBoard events in ``tensorboard/``: the logged terms
+    and, at each checkpoint, images (:mod:`pyrovae.train.tensorboard`). It neither plots nor evaluates:
+    :func:`pyrovae.plots.plot_run` and :func:`pyrovae.evaluation.evaluate_run` do (the ``pyrovae train``
+    command runs both, as the config's ``plots`` and ``evaluate`` ask). ``resume=True`` continues from the
+    checkpoint and gives the same parameters as an uninterrupted run with the same seed.
     """
     with cpu_threads():
         return _fit(config, dataset, resume, progress)
@@ -150,6 +152,7 @@ def _fit(config, dataset, resume, progress):
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
     config.validate()
+    writer_class = summary_writer_class() if config.tensorboard else None  # a missing extra fails first
     device = resolve_device(config.device)
     # config.json records the precision this run uses, not "auto"
     config = dataclasses.replace(config, precision=resolve_precision(config.precision, device))
@@ -188,6 +191,7 @@ def _fit(config, dataset, resume, progress):
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_config(run_dir, config, None if calibrate else steps, resume)
     log = _open_log(run_dir / LOG, step)
+    board = TensorBoardLog(writer_class, run_dir, step, dataset, device) if writer_class else None
 
     def checkpoint():
         save_checkpoint(ckpt_path, {
@@ -195,6 +199,8 @@ def _fit(config, dataset, resume, progress):
             "optimizer": optimizer.state_dict(), "objective": objective.state_dict(),
             "sampler": batches.state_dict(), "rng": rng_state(),
         })
+        if board:
+            board.images(model, guide, step)
 
     model.train(), guide.train()
     sums, count, start, first_step = {}, 0, time.perf_counter(), step
@@ -227,6 +233,8 @@ def _fit(config, dataset, resume, progress):
                     record.update({k: _plain(v / count) for k, v in sums.items()})
                     log.write(json.dumps(record) + "\n")
                     log.flush()
+                    if board:
+                        board.scalars(record)
                     bar.log(record)
                     sums, count = {}, 0
                 if step % config.checkpoint_every == 0:
@@ -236,10 +244,12 @@ def _fit(config, dataset, resume, progress):
                 checkpoint()
                 raise PyroVAEError(f"interrupted at step {step}; checkpoint kept in {run_dir}: "
                                    "continue with --resume")
+        checkpoint()  # before the board closes: it writes the final images
     finally:
         bar.close()
         log.close()
-    checkpoint()
+        if board:
+            board.close()
     model.eval(), guide.eval()
     return Run(run_dir, config, model, guide, objective, dataset, step)
 

@@ -2,7 +2,8 @@
 saved run tolerates.
 
 A run dir holds ``config.json`` (``{"config": {...}, "seed": ..., "starts": [provenance, ...]}``),
-``log.jsonl`` (one line per logged step), ``checkpoint.pt`` and, once evaluated, ``metrics.json``.
+``log.jsonl`` (one line per logged step), ``checkpoint.pt``, once evaluated ``metrics.json`` and, with
+``config.tensorboard``, TensorBoard's event files in ``tensorboard/``.
 """
 import json
 import platform
@@ -24,8 +25,8 @@ CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.json"
 
 #: config keys that change how a run computes (where, in which precision, how often it logs and saves,
-#: whether it plots), not what it computes
-RUNTIME_KEYS = frozenset({"device", "checkpoint_every", "log_every", "plots", "precision", "jit"})
+#: whether it plots or logs to TensorBoard), not what it computes
+RUNTIME_KEYS = frozenset({"device", "checkpoint_every", "log_every", "plots", "precision", "jit", "tensorboard"})
 #: config keys that may differ when a run is resumed; everything else must match the saved run
 RESUMABLE_CHANGES = RUNTIME_KEYS | {"steps", "evaluate", "eval_points"}
 

@@ -110,7 +110,7 @@ def _add_train_parser(sub):
     p.add_argument("--resume", action="store_true", default=False,
                    help="continue the run in --out from its checkpoint, with its saved settings (options given "
                         "here must agree with them, except --steps, --device, --log-every, --checkpoint-every, "
-                        "--eval-points and the plot and evaluation switches)")
+                        "--eval-points, --tensorboard and the plot and evaluation switches)")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     p.add_argument("--log-every", type=int, help="steps between lines of log.jsonl")
     p.add_argument("--eval-points", type=int,
@@ -126,6 +126,9 @@ def _add_train_parser(sub):
     p.add_argument("--jit", action="store_true",
                    help="compile the loss once with torch's JIT tracer: less per-step overhead for small nets and "
                         "on GPUs (not for factor-vae, aae)")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also log the terms, and images at each checkpoint, to RUN_DIR/tensorboard/ "
+                        "(pip install 'pyrovae[tensorboard]')")
     _add_objective_options(p)
 
 

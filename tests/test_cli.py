@@ -112,6 +112,14 @@ def test_steps_take_the_names_of_the_literature_budgets(tmp_path, capsys, monkey
     assert code == 2 and err.count("\n") == 1 and "thesis (22,260 steps) or study (300,000)" in err
 
 
+def test_tensorboard_without_the_extra_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # import fails as if not installed
+    code, _, err = run_cli(capsys, "train", "--tensorboard", "--dataset", small_data(tmp_path),
+                           "--out", str(tmp_path / "run"), *FAST)
+    assert code == 2 and err.count("\n") == 1 and "pip install 'pyrovae[tensorboard]'" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_help_groups_the_objective_options_and_states_the_budgets():
     done = subprocess.run([sys.executable, "-m", "pyrovae.cli", "train", "--help"], capture_output=True, text=True)
     text = " ".join(done.stdout.split())

@@ -1,5 +1,6 @@
 """The docs run: every ```python block of README.md and docs/*.md, and the README's ``pyrovae`` commands
 with a tiny budget. Docs that are run cannot rot; a new command in the README must be added below."""
+import importlib.util
 import json
 import os
 import re
@@ -74,6 +75,9 @@ COMMANDS = {
         f"sweep {ROOT}/examples/thesis_budget_cpu.yaml --out sweeps/thesis_budget --dry-run",
     "pyrovae train --precision bf16 --jit":
         "train --precision bf16 --jit --steps 3 --out runs/bf16 --no-evaluate --no-plots --no-progress",
+    "pyrovae train --tensorboard":
+        "train --tensorboard --steps 3 --out runs/tb --no-evaluate --no-plots --no-progress"
+        if importlib.util.find_spec("tensorboard") else (None, "needs the tensorboard extra"),
     **{f"pyrovae train --dataset {name} --path {path} --likelihood continuous-bernoulli":
        (None, "needs the official file; tests/data/test_study_datasets.py trains on a file in its format")
        for name, path in (("shapes3d", "data/3dshapes.h5"), ("mpi3d", "data/mpi3d_toy.npz"),
@@ -108,6 +112,8 @@ def test_readme_commands_run_with_a_tiny_budget(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "runs" / "b4" / "traversals.png").is_file()
     log = (tmp_path / "runs" / "b4" / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in log] == [3, 5]  # trained to 3, resumed to 5
+    if importlib.util.find_spec("tensorboard"):
+        assert list((tmp_path / "runs" / "tb" / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_public_classes_are_exported_from_their_packages():

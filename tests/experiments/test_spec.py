@@ -4,6 +4,7 @@ from sweep_helpers import EXAMPLES, FAST, TOY
 
 from pyrovae.cli import main
 from pyrovae.errors import PyroVAEError
+from pyrovae.experiments.job import run_job
 from pyrovae.experiments.spec import expand_spec, load_plan, run_name
 
 
@@ -28,6 +29,18 @@ def test_spec_expands_objectives_times_grid_times_datasets_times_seeds(tmp_path)
     assert tc["lr"] == 2e-3 and tc["seed"] == 7 and tc["objective_options"] == {"beta": 6}
     assert tc["out"] == str(tmp_path / "sw" / "runs" / "beta-tcvae_beta=6_toy-shapes_seed7")
     assert plan.runs[0].config["lr"] == 1e-3 and plan.runs[0].config["objective_options"]["kl_warmup_steps"] == 5
+
+
+def test_tensorboard_in_base_reaches_every_run_with_its_own_run_dir(tmp_path):
+    pytest.importorskip("tensorboard")
+    """Each run then logs to its RUN_DIR/tensorboard/: ``tensorboard --logdir SWEEP_DIR`` compares them."""
+    spec = {"imports": [TOY], "base": {**FAST, "tensorboard": True}, "seeds": 2,
+            "objectives": [{"objective": "beta-vae", "hyperparameters": {"beta": [1, 4]}}]}
+    runs = expand_spec(spec, tmp_path / "sw").runs
+    assert len(runs) == 4 and all(r.config["tensorboard"] is True for r in runs)
+    assert len({r.run_dir for r in runs}) == 4
+    run_job(runs[0].config, progress=False)  # what a sweep's worker does with each run
+    assert list((runs[0].run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
 
 @pytest.mark.parametrize("spec, message", [

@@ -26,7 +26,9 @@ import torch
 from ..atomic import write_json
 from ..data import load_dataset
 from ..errors import PyroVAEError
-from ..models import build_vae
+from ..factories import first_line
+from ..guides import UserGuide
+from ..models import UserModel, VAEModel, build_vae, check_pair
 from ..models.likelihoods import likelihood_for
 from ..objectives import make_objective
 from ..utils import (
@@ -40,6 +42,7 @@ from ..utils import (
 )
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import THESIS_STEPS, TrainConfig, cpu_step_budget
+from .encode import encode_data
 from .progress import Progress
 from .rundir import CHECKPOINT, CONFIG, LOG, changed_keys, provenance, read_config, run_dir_of
 from .sampler import EpochSampler
@@ -61,6 +64,13 @@ class Run:
     objective: object
     dataset: object
     step: int
+
+    def encode(self, x, batch_size=256, progress=False):
+        """The means and scales of q(z | x) for the user's data ``x`` (an array or tensor ``[N, *shape]`` of
+        the training data's point shape, or a dataset), in batches on the guide's device: :class:`Codes`
+        ``(means, scales)``, numpy ``[N, latent_dim]``. ``progress``: a progress bar on a terminal."""
+        return encode_data(self.guide, x, self.dataset.observation_shape, batch_size, progress,
+                           source=str(self.run_dir))
 
 
 def _parameters(*modules):
@@ -111,12 +121,21 @@ def build(config, dataset=None, device="cpu"):
         data = dataset.batch(torch.randint(len(dataset), (n,), generator=torch.Generator().manual_seed(0)))
     if not bool(torch.isfinite(data).all()):
         raise PyroVAEError("the data contain NaN or infinite values: clean them before training")
-    likelihood = likelihood_for(data) if config.likelihood == "auto" else config.likelihood
+    likelihood = likelihood_for(data) if config.likelihood == "auto" and config.model is None else config.likelihood
     model, guide = build_vae(dataset.observation_shape, config.latent_dim, config.arch, config.prior,
-                             likelihood, config.guide)
-    model.likelihood.validate(data)
+                             likelihood, config.guide, model=config.model)
+    if isinstance(model, VAEModel):
+        model.likelihood.validate(data)
+    model, guide = model.to(device), guide.to(device)
+    if is_user_pair(model, guide):
+        check_pair(model, guide, data[:4].to(device), config.latent_dim)
     objective.dataset_size = len(dataset)
-    return dataset, model.to(device), guide.to(device), objective
+    return dataset, model, guide, objective
+
+
+def is_user_pair(model, guide):
+    """Whether the model or the guide is the user's own (``--model``, ``--guide PATH.py:FACTORY``)."""
+    return isinstance(model, UserModel) or isinstance(guide, UserGuide)
 
 
 def use_channels_last(modules, device, precision):
@@ -168,7 +187,9 @@ def _fit(config, dataset, resume, progress):
     seed_everything(config.seed)
     pyro.clear_param_store()
     dataset, model, guide, objective = build(config, dataset, device)
-    channels_last = use_channels_last((model, guide), device, config.precision)
+    # the user's modules keep their memory format: their code may .view() a conv output
+    channels_last = use_channels_last([m for m in (model, guide) if not isinstance(m, (UserModel, UserGuide))],
+                                      device, config.precision)
     optimizer = make_optimizer((model, guide), config.lr)
     batches = EpochSampler(len(dataset), config.batch_size, config.seed)
     step = 0
@@ -211,6 +232,12 @@ def _fit(config, dataset, resume, progress):
                     raise TrainingDiverged(
                         f"training diverged at step {step} ({e}); the last good checkpoint in {ckpt_path} "
                         "is kept: lower --lr or check the data, then --resume") from None
+                except Exception as e:
+                    if step != first_step or isinstance(e, PyroVAEError) or not is_user_pair(model, guide):
+                        raise
+                    # the objective meets the user's pair here first: what it needs and misses, in one line
+                    raise PyroVAEError(f"--objective {config.objective} cannot train this model and guide: "
+                                       f"{type(e).__name__}: {first_line(e)}") from None
                 step += 1
                 if calibrate and step == first_step + 5:
                     calibration_start = time.perf_counter()

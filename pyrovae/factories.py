@@ -7,7 +7,10 @@ never installed. The function gets ``(data_shape, latent_dim)`` and returns a ``
 """
 import hashlib
 import importlib.util
+import inspect
+import os
 import sys
+import traceback
 from pathlib import Path
 
 import torch
@@ -82,8 +85,13 @@ def load_factory(spec, kind):
 
 
 def first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0][:300] if text else ""
+    """The first line of an error's message, for a one-line report; Pyro appends its trace's shapes to an
+    error raised inside a model or guide, and an empty message becomes where it was raised."""
+    text = str(error).split("Trace Shapes:")[0].strip()
+    if text:
+        return text.splitlines()[0][:300]
+    frames = traceback.extract_tb(error.__traceback__)
+    return f"raised in {frames[-1].name}() of {Path(frames[-1].filename).name}" if frames else "(no message)"
 
 
 def build_from_spec(spec, kind, data_shape, latent_dim):
@@ -100,3 +108,16 @@ def build_from_spec(spec, kind, data_shape, latent_dim):
         raise PyroVAEError(f"--{kind} {spec}: {call} returned a {type(module).__name__}, not a torch.nn.Module "
                            f"whose forward(x) is the Pyro {kind}")
     return module
+
+
+def factory_spec(factory, kind):
+    """A spec string for ``fit(model=..., guide=...)``: a spec as it is, or a factory function as
+    ``its_file.py:name`` (a top-level function of a file, so that a resumed run and ``load_run`` can
+    import it again)."""
+    if isinstance(factory, (str, os.PathLike)):
+        return str(factory)
+    path = inspect.getsourcefile(factory) if inspect.isfunction(factory) else None
+    if path is None or not factory.__qualname__.isidentifier() or factory.__module__ == "__main__":
+        raise PyroVAEError(f"{kind}= takes 'PATH.py:{DEFAULT_FACTORY[kind]}' or a top-level function of a file other "
+                           f"than the script that runs (resume and load_run import it again), got {factory!r}")
+    return f"{path}:{factory.__qualname__}"

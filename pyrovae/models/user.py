@@ -51,7 +51,7 @@ class UserModel(nn.Module):
         model = self.module if z is None else poutine.condition(self.module, data={"z": z})
         with pyro.validation_enabled(False):  # decode and sample observe a placeholder batch of zeros
             trace = poutine.trace(model).get_trace(x)
-        names = _observed_sites(trace)
+        names = [name for name in _observed_sites(trace) if z is None or name != "z"]
         if len(names) != 1:
             raise PyroVAEError(f"{self.describe()} has {len(names)} observed sites ({', '.join(names) or 'none'}): "
                                "observe the data at one site, pyro.sample('x', ..., obs=x)")

@@ -34,13 +34,14 @@ def _as_batches(data):
 
 
 @torch.no_grad()
-def encode_data(guide, data, observation_shape, batch_size=256, progress=False, source="the run"):
+def encode_data(guide, data, observation_shape, batch_size=256, progress=False, source="the run", limit=None):
     """:class:`Codes` of ``data`` (see :func:`_as_batches`) under ``guide.encode``: the means and scales
-    of q(z | x), ``batch_size`` points at a time on the guide's device. The points must have the
-    ``observation_shape`` the run was trained on and be finite."""
+    of q(z | x), ``batch_size`` points at a time on the guide's device, of the first ``limit`` points
+    (default all). The points must have the ``observation_shape`` the run was trained on and be finite."""
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise PyroVAEError(f"batch size must be a positive integer, got {batch_size!r}")
     n, shape, batch = _as_batches(data)
+    n = n if limit is None else min(n, limit)
     if shape != tuple(observation_shape):
         raise PyroVAEError(f"the data hold points of shape {shape}, but {source} was trained on points of shape "
                            f"{tuple(observation_shape)}: encode data of that shape")

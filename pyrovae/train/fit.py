@@ -26,7 +26,7 @@ import torch
 from ..atomic import write_json
 from ..data import load_dataset
 from ..errors import PyroVAEError
-from ..factories import first_line
+from ..factories import factory_spec, first_line
 from ..guides import UserGuide
 from ..models import UserModel, VAEModel, build_vae, check_pair
 from ..models.likelihoods import likelihood_for
@@ -65,12 +65,13 @@ class Run:
     dataset: object
     step: int
 
-    def encode(self, x, batch_size=256, progress=False):
+    def encode(self, x, batch_size=256, progress=False, limit=None):
         """The means and scales of q(z | x) for the user's data ``x`` (an array or tensor ``[N, *shape]`` of
         the training data's point shape, or a dataset), in batches on the guide's device: :class:`Codes`
-        ``(means, scales)``, numpy ``[N, latent_dim]``. ``progress``: a progress bar on a terminal."""
+        ``(means, scales)``, numpy ``[N, latent_dim]``. ``progress``: a progress bar on a terminal;
+        ``limit``: only the first ``limit`` points."""
         return encode_data(self.guide, x, self.dataset.observation_shape, batch_size, progress,
-                           source=str(self.run_dir))
+                           source=str(self.run_dir), limit=limit)
 
 
 def _parameters(*modules):
@@ -151,7 +152,7 @@ def use_channels_last(modules, device, precision):
     return True
 
 
-def fit(config, dataset=None, resume=False, progress=True):
+def fit(config, dataset=None, resume=False, progress=True, model=None, guide=None):
     """Train a model as described by ``config`` (a :class:`TrainConfig` or a dict); returns a :class:`Run`.
 
     The run dir gets ``config.json`` (config, seed, versions, git revision), ``log.jsonl`` (one line
@@ -160,14 +161,20 @@ def fit(config, dataset=None, resume=False, progress=True):
     :func:`pyrovae.evaluation.evaluate_run` do (the ``pyrovae train`` command runs both, as the config's
     ``plots`` and ``evaluate`` ask). ``resume=True`` continues from the checkpoint
     and gives the same parameters as an uninterrupted run with the same seed.
+
+    ``model`` and ``guide``: the user's own Pyro model and guide (:mod:`pyrovae.models.user`), each a
+    factory as ``"PATH.py:name"`` or a top-level function of a file; they set the config's ``model`` and
+    ``guide`` keys, and ``config.json`` records them so that ``resume`` and :func:`load_run` rebuild them.
     """
     with cpu_threads():
-        return _fit(config, dataset, resume, progress)
+        return _fit(config, dataset, resume, progress, model, guide)
 
 
-def _fit(config, dataset, resume, progress):
+def _fit(config, dataset, resume, progress, model=None, guide=None):
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
+    users = {key: factory_spec(value, key) for key, value in (("model", model), ("guide", guide)) if value is not None}
+    config = dataclasses.replace(config, **users)
     config.validate()
     device = resolve_device(config.device)
     # config.json records the precision this run uses, not "auto"
@@ -318,6 +325,8 @@ def _check_resumable(run_dir, config):
 def load_run(run_dir, device="auto"):
     """The trained model and guide of a run dir, with its config and dataset: ``Run``."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise PyroVAEError(f"run dir {run_dir} does not exist")
     config = TrainConfig.from_dict(read_config(run_dir))
     device = resolve_device(device)
     state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)

@@ -15,6 +15,7 @@ be trained, so it is refused.
 """
 import pyro
 import pyro.poutine as poutine
+from pyro.poutine.util import site_is_subsample
 import torch
 from torch import nn
 
@@ -120,7 +121,8 @@ def check_pair(model, guide, x, latent_dim):
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
         guide_trace = _run(lambda: poutine.trace(guide).get_trace(x), guide_who, x)
         model_trace = _run(lambda: poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x), model_who, x)
-        latent = {who: [n for n, s in trace.nodes.items() if s["type"] == "sample" and not s["is_observed"]]
+        latent = {who: [n for n, s in trace.nodes.items() if s["type"] == "sample" and not s["is_observed"]
+                        and not site_is_subsample(s)]
                   for who, trace in ((guide_who, guide_trace), (model_who, model_trace))}
         for who, names in latent.items():
             if "z" not in names:

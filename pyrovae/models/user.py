@@ -15,8 +15,8 @@ be trained, so it is refused.
 """
 import pyro
 import pyro.poutine as poutine
-from pyro.poutine.util import site_is_subsample
 import torch
+from pyro.poutine.util import site_is_subsample
 from torch import nn
 
 from ..errors import PyroVAEError

@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from pyrovae.cli import main
-from pyrovae.data import ArrayDataset
 from pyrovae.errors import PyroVAEError
 from pyrovae.train import fit, load_run
 

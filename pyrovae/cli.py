@@ -1,12 +1,15 @@
-"""The ``pyrovae`` command line: train, plot, evaluate, sweep, report, baselines."""
+"""The ``pyrovae`` command line: train, plot, evaluate, encode, sweep, report, baselines."""
 import argparse
 import contextlib
 import logging
 import sys
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from .data import DATASETS
+from .atomic import atomic_write
+from .data import DATASETS, load_dataset
 from .errors import PyroVAEError
 from .evaluation import METRICS, eval_sizes, evaluate_run, format_table, parse_metrics
 from .experiments.baselines import BASELINES, CPU_TRAIN_STEPS, baseline_table, format_markdown, write_baselines
@@ -90,7 +93,10 @@ def _add_train_parser(sub):
                    "instead of the procedural render; for shapes3d, mpi3d, smallnorb and cars3d the official file or "
                    "folder (docs/datasets.md)")
     p.add_argument("--prior", help=_component_help(PRIORS))
-    p.add_argument("--guide", help=_component_help(GUIDES))
+    p.add_argument("--guide", help=_component_help(GUIDES) + "; or your own Pyro guide, PATH.py:FACTORY")
+    p.add_argument("--model", help="your own Pyro model, PATH.py:FACTORY: a function (data_shape, latent_dim) -> "
+                   "torch.nn.Module whose forward(x) samples site 'z' and observes x (docs/models.md); "
+                   "default: the built-in VAE of --arch, --prior and --likelihood")
     p.add_argument("--likelihood",
                    help="auto (bernoulli for binary data such as dsprites, continuous-bernoulli for data in [0, 1] "
                         "such as digits, color-dsprites and noisy-dsprites, gaussian otherwise) or "
@@ -202,6 +208,34 @@ def _add_evaluation_parsers(sub):
                    help="points of Chen et al.'s MIG: an integer, or 'all' for the whole dataset (default: --eval-points)")
 
 
+def _add_encode_parser(sub):
+    p = sub.add_parser("encode", help="write the encoder means and scales of a trained run for your data (.npz)",
+                       description="Encode DATA with the trained guide of RUN_DIR: OUT gets 'means' and 'scales', "
+                                   "float32 arrays [points, latent dims], of q(z|x).")
+    p.add_argument("run_dir")
+    p.add_argument("data", help="a dataset name or the path of a .npz/.npy file or image folder, as pyrovae train "
+                                "--dataset takes")
+    p.add_argument("--out", default="codes.npz", help="the .npz to write (default codes.npz)")
+    p.add_argument("--path", default=None, help="the official file or folder of a named dataset (as for train)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=int, default=256, help="points encoded at a time (default 256)")
+    p.add_argument("--limit", type=int, default=None, help="encode only the first N points")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def _encode(args):
+    if args.limit is not None and args.limit < 1:
+        raise PyroVAEError(f"--limit must be a positive integer, got {args.limit}")
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise PyroVAEError(f"--out must end in .npz, got {out}")
+    run = load_run(args.run_dir, device=args.device)
+    data = load_dataset(args.data, **({"path": args.path} if args.path else {}))
+    codes = run.encode(data, batch_size=args.batch_size, progress=args.progress, limit=args.limit)
+    atomic_write(out, lambda tmp: np.savez(tmp, means=codes.means, scales=codes.scales))
+    print(f"{len(codes.means)} codes of {codes.means.shape[1]} dimensions (means, scales) written to {out}")
+
+
 def _add_sweep_parsers(sub):
     p = sub.add_parser("sweep", help="train and evaluate a grid of runs (objectives x hyperparameters x seeds)",
                        description="Train and evaluate every run of a YAML sweep spec; run again to continue "
@@ -259,6 +293,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train_parser(sub)
     _add_evaluation_parsers(sub)
+    _add_encode_parser(sub)
     _add_sweep_parsers(sub)
     _add_baselines_parser(sub)
     return parser
@@ -305,8 +340,8 @@ def _baselines(args):
     print(f"written: {json_path}, {md_path}")
 
 
-COMMANDS = {"train": _train, "plot": _plot, "evaluate": _evaluate, "sweep": _sweep, "report": _report,
-            "baselines": _baselines}
+COMMANDS = {"train": _train, "plot": _plot, "evaluate": _evaluate, "encode": _encode, "sweep": _sweep,
+            "report": _report, "baselines": _baselines}
 
 
 @contextlib.contextmanager

@@ -152,3 +152,16 @@ def test_digits_train_with_the_default_likelihood(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--dataset", "digits", "--out", str(tmp_path / "run"), *FAST)
     assert code == 0, err
     assert type(load_run(tmp_path / "run", device="cpu").model.likelihood).__name__ == "ContinuousBernoulliLikelihood"
+
+
+def test_train_with_your_own_model_and_guide(tmp_path, capsys):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    pair = ["--model", str(root / "models/laplace_prior.py:make_model"), "--guide", str(root / "guides/flow_guide.py")]
+    code, out, _ = run_cli(capsys, "train", "--dataset", small_data(tmp_path), "--out", str(tmp_path / "run"), *FAST,
+                           *pair)
+    assert code == 0 and "run written to" in out
+    code, _, err = run_cli(capsys, "train", "--dataset", small_data(tmp_path), "--out", str(tmp_path / "run2"), *FAST,
+                           *pair, "--likelihood", "gaussian")
+    assert code == 2 and "--likelihood set(s) the built-in model's likelihood" in err and err.count("\n") == 1

@@ -59,6 +59,11 @@ COMMANDS = {
     "pyrovae evaluate runs/b4": (None, "the metric suite on a dSprites run takes about a minute even at "
                                        "--eval-points 64; tests/test_cli.py runs pyrovae evaluate on a small run"),
     "pyrovae --help": "--help",
+    "pyrovae encode runs/b4 my_images.npz --out codes.npz":
+        "encode runs/b4 dsprites --out codes.npz --limit 8 --no-progress",  # runs/b4 reads 64x64 images
+    "pyrovae train --model models/conv_vae.py:make_model --guide guides/conv_guide.py:make_guide":
+        f"train --model {ROOT}/models/conv_vae.py:make_model --guide {ROOT}/guides/conv_guide.py:make_guide --steps 2 "
+        "--batch-size 8 --out runs/pair --no-evaluate --no-plots --no-progress",
     "pyrovae train --dataset digits --prior vamp --guide iaf --likelihood continuous-bernoulli --latent-dim 4 "
     "--steps 2000":
         "train --dataset digits --prior vamp --guide iaf --likelihood continuous-bernoulli --latent-dim 4 --steps 3 "
@@ -110,6 +115,7 @@ def test_readme_commands_run_with_a_tiny_budget(tmp_path, monkeypatch, capsys):
             code = e.code
         assert code == 0, f"{command}: {capsys.readouterr().err}"
     assert (tmp_path / "runs" / "b4" / "traversals.png").is_file()
+    assert np.load(tmp_path / "codes.npz")["means"].shape == (8, 10)
     log = (tmp_path / "runs" / "b4" / "log.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in log] == [3, 5]  # trained to 3, resumed to 5
     if importlib.util.find_spec("tensorboard"):

@@ -59,9 +59,9 @@ def importance_log_likelihood(model, guide, x, num_samples=1000):
 def reconstruction_error(model, guide, x):
     """Reconstruction error at the posterior mean code: negative log-likelihood −log p(x | z = E[z|x])
     per image and per pixel (value), and the mean squared error of the likelihood's mean per pixel."""
-    out = model.decoder(guide.representation(x))
-    nll = -model.likelihood(out, x.dim() - 1).log_prob(x)
+    likelihood, observed = model.observation(x, guide.representation(x))
+    nll = -likelihood.log_prob(observed)
     values = x[0].numel()
-    mse = (model.likelihood.mean(out) - x).pow(2).reshape(x.shape[0], -1).mean(1)
+    mse = (likelihood.mean - observed).pow(2).reshape(x.shape[0], -1).mean(1)
     return {"nll_per_image": float(nll.mean()), "nll_per_pixel": float(nll.mean()) / values,
             "mse_per_pixel": float(mse.mean())}

@@ -6,6 +6,8 @@ A sweep is described by a YAML spec::
       steps: 22260              # or a named budget: thesis (22,260) or study (300,000)
       batch_size: 64
       lr: 1.0e-4
+      model: models/my_model.py:make_model   # optional: your own Pyro model and guide (paths relative to
+      guide: guides/my_guide.py:make_guide   # the spec); every run names them, e.g. vae_model=my_model_...
     objectives:
       - objective: beta-vae
         hyperparameters: {beta: [1, 3, 10, 30]}      # lists expand as a product; scalars are fixed
@@ -37,6 +39,7 @@ import yaml
 from ..atomic import write_json
 from ..data import DATASETS
 from ..errors import PyroVAEError
+from ..factories import DEFAULT_FACTORY, is_factory_spec, load_factory, normalise_spec, split_spec
 from ..objectives import OBJECTIVES, make_objective
 from ..objectives.registry import PYRO_OPTIONS
 from ..train.config import TrainConfig, parse_steps
@@ -198,9 +201,18 @@ def dataset_label(dataset):
     return dataset if dataset in DATASETS else Path(dataset).stem or str(dataset)
 
 
-def run_name(objective, hyperparameters, dataset, seed):
-    """``<objective>_<k=v>..._<dataset>_seed<seed>``: stable, readable, safe as a folder name."""
+def _factory_label(spec, kind):
+    """``conv_vae`` for ``.../conv_vae.py:make_model``; the function too when it is not the default one."""
+    path, name = split_spec(spec, kind)
+    return path.stem if name == DEFAULT_FACTORY[kind] else f"{path.stem}.{name}"
+
+
+def run_name(objective, hyperparameters, dataset, seed, model=None, guide=None):
+    """``<objective>_<k=v>..._<dataset>_seed<seed>``: stable, readable, safe as a folder name. The user's
+    own model and guide (``PATH.py:FACTORY``) add ``model=<file>`` and ``guide=<file>`` after the objective."""
     parts = [_slug(objective)]
+    parts += [_slug(f"{kind}={_factory_label(spec, kind)}") for kind, spec in (("model", model), ("guide", guide))
+              if is_factory_spec(spec)]
     parts += [_slug(f"{k}={format_value(v)}") for k, v in sorted(hyperparameters.items())]
     parts += [_slug(dataset_label(dataset)), f"seed{seed}"]
     return "_".join(parts)
@@ -237,7 +249,7 @@ def expand_spec(spec, sweep_dir, spec_path=None):
     if not isinstance(entries, list):
         raise PyroVAEError("objectives must be a list of {objective: NAME, hyperparameters: {...}} entries")
     sweep_dir = Path(sweep_dir)
-    runs, names = [], {}
+    runs, names, loaded = [], {}, set()
     for i, entry in enumerate(entries):
         if isinstance(entry, str):
             entry = {"objective": entry}
@@ -260,14 +272,15 @@ def expand_spec(spec, sweep_dir, spec_path=None):
             except Exception as e:  # a constructor's own check (TypeError, ValueError, ...)
                 raise PyroVAEError(f"{where}: hyperparameters {options} are invalid: {type(e).__name__}: {e}") from None
             for dataset, dataset_overrides in (_datasets(entry.get("datasets"), where) or datasets):
+                components = _user_factories({**base, **dataset_overrides, **overrides}, base_dir, where, loaded)
                 for seed in (_seeds(entry.get("seeds"), where) or seeds):
-                    rname = run_name(name, options, dataset, seed)
+                    rname = run_name(name, options, dataset, seed, **components)
                     if rname in names:
                         raise PyroVAEError(f"two runs of the sweep would share the name {rname} "
                                            f"({names[rname]} and {where}): make the entries differ in "
                                            "objective, hyperparameters, dataset or seed")
                     names[rname] = where
-                    config = {**base, **dataset_overrides, **overrides, "dataset": dataset, "objective": name,
+                    config = {**base, **dataset_overrides, **overrides, **components, "dataset": dataset, "objective": name,
                               "objective_options": dict(options), "seed": int(seed),
                               "out": str(sweep_dir / "runs" / rname)}
                     try:
@@ -279,6 +292,25 @@ def expand_spec(spec, sweep_dir, spec_path=None):
                     runs.append(RunSpec(rname, name, dict(options), dataset, int(seed), config))
     label = str(spec.get("name") or (Path(spec_path).stem if spec_path else sweep_dir.name))
     return SweepPlan(label, sweep_dir, runs, imports, spec)
+
+
+def _user_factories(config, base_dir, where, loaded):
+    """The config's own model and guide factories (``PATH.py:FACTORY``) with their paths made absolute,
+    relative to the spec's folder like ``imports``; each imported once here, so that a missing file or
+    function fails before the sweep starts."""
+    out = {}
+    for kind in ("model", "guide"):
+        spec = config.get(kind)
+        if not is_factory_spec(spec):
+            continue
+        try:
+            out[kind] = normalise_spec(spec, kind, base_dir)
+            if out[kind] not in loaded:
+                load_factory(out[kind], kind)
+                loaded.add(out[kind])
+        except PyroVAEError as e:
+            raise PyroVAEError(f"{where}: {e}") from None
+    return out
 
 
 def load_plan(spec_path, sweep_dir=None):

@@ -2,6 +2,8 @@
 from .encoders import ConvEncoder, MLPEncoder
 from .flows import IAFGuide, IAFPosterior
 from .gaussian import AmortizedGuide, DiagonalGaussianGuide, LowRankGaussianGuide
+from .user import UserGuide
 
 __all__ = ["AmortizedGuide", "ConvEncoder", "MLPEncoder", "DiagonalGaussianGuide", "LowRankGaussianGuide", "IAFGuide",
-           "IAFPosterior"]
+           "IAFPosterior",
+           "UserGuide"]

@@ -7,6 +7,7 @@ int, float or text; an unknown option is an error that lists the valid ones.
 import inspect
 
 from ..errors import PyroVAEError
+from ..factories import is_factory_spec
 from ..guides.encoders import ConvEncoder, MLPEncoder
 from ..guides.flows import IAFGuide
 from ..guides.gaussian import DiagonalGaussianGuide, LowRankGaussianGuide
@@ -14,6 +15,7 @@ from ..validation import check_int
 from .decoders import ConvDecoder, MLPDecoder
 from .likelihoods import BernoulliLikelihood, ContinuousBernoulliLikelihood, GaussianLikelihood, LaplaceLikelihood
 from .priors import FlowPrior, LaplacePrior, MixtureOfGaussiansPrior, StandardNormalPrior, StudentTPrior, VampPrior
+from .user import build_user_guide, build_user_model
 from .vae import VAEModel
 
 
@@ -120,26 +122,34 @@ def make_component(table, kind, spec, *args, **fixed):
 
 
 def build_vae(data_shape, latent_dim=10, arch="auto", prior="normal", likelihood="bernoulli",
-              guide="diagonal"):
+              guide="diagonal", model=None):
     """Return ``(model, guide)`` for data of shape ``data_shape`` (without the batch dimension).
 
     ``arch="auto"`` takes the standard conv net for 64x64 images and an MLP otherwise.
     ``prior``, ``likelihood`` and ``guide`` are registered names (:data:`PRIORS`, :data:`LIKELIHOODS`,
-    :data:`GUIDES`), optionally with options (``"student-t:df=5"``).
+    :data:`GUIDES`), optionally with options (``"student-t:df=5"``). ``guide`` may instead be the user's
+    guide factory, ``"guides/my_guide.py:make_guide"``, and ``model`` the user's model factory (``None``:
+    the built-in :class:`VAEModel` of ``arch``, ``prior`` and ``likelihood``); see :mod:`pyrovae.models.user`.
     """
     latent_dim = check_int("latent dim", latent_dim)
     _lookup({a: a for a in ARCHS}, "architecture", arch)
     data_shape = tuple(data_shape)
+    user_guide = is_factory_spec(guide)
+    if model is not None and user_guide:  # nothing built in: arch, prior and likelihood do not apply
+        return build_user_model(model, data_shape, latent_dim), build_user_guide(guide, data_shape, latent_dim)
     is_image64 = len(data_shape) == 3 and data_shape[1:] == (64, 64)
     if arch == "auto":
         arch = "conv" if is_image64 else "mlp"
     if arch == "conv" and not is_image64:
         raise PyroVAEError(f"--arch conv needs 64x64 images, data have shape {data_shape}: use --arch mlp")
-    lik = make_component(LIKELIHOODS, "likelihood", likelihood)
-    if arch == "conv":
-        encoder, decoder = ConvEncoder(data_shape), ConvDecoder(latent_dim, data_shape, lik.out_mult)
-    else:
-        encoder, decoder = MLPEncoder(data_shape), MLPDecoder(latent_dim, data_shape, out_mult=lik.out_mult)
-    q = make_component(GUIDES, "guide", guide, encoder, latent_dim)
+    lik = make_component(LIKELIHOODS, "likelihood", likelihood) if model is None else None
+    # (built in this order, encoder before decoder, so that a seed gives the same weights as before)
+    encoder = None if user_guide else ConvEncoder(data_shape) if arch == "conv" else MLPEncoder(data_shape)
+    decoder = None if model is not None else ConvDecoder(latent_dim, data_shape, lik.out_mult) if arch == "conv" \
+        else MLPDecoder(latent_dim, data_shape, out_mult=lik.out_mult)
+    q = build_user_guide(guide, data_shape, latent_dim) if user_guide else \
+        make_component(GUIDES, "guide", guide, encoder, latent_dim)
+    if model is not None:
+        return build_user_model(model, data_shape, latent_dim), q
     p_z = make_component(PRIORS, "prior", prior, latent_dim, guide=q, data_shape=data_shape)
     return VAEModel(decoder, p_z, lik), q

@@ -37,6 +37,10 @@ class VAEModel(nn.Module):
             pyro.sample("x", self.likelihood(out, x.dim() - 1), obs=x)
         return out
 
+    def observation(self, x, z):
+        """``(p(x | z), x)``: the likelihood at code ``z`` and the value it scores."""
+        return self.likelihood(self.decoder(z), x.dim() - 1), x
+
     @torch.no_grad()
     def decode(self, z):
         """Mean of p(x | z) (e.g. pixel probabilities for the Bernoulli)."""

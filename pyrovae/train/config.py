@@ -3,6 +3,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from ..errors import PyroVAEError
+from ..factories import is_factory_spec, normalise_spec
 from ..utils import PRECISIONS
 from ..validation import check_choice, check_int, check_number
 
@@ -14,7 +15,8 @@ class TrainConfig:
     dataset: str = "dsprites"  # a registered name or the path of the user's data
     path: str = None  # the official file (or folder) of dsprites, shapes3d, mpi3d, smallnorb or cars3d
     prior: str = "normal"
-    guide: str = "diagonal"
+    guide: str = "diagonal"  # a registered name, or the user's guide factory "guides/my_guide.py:make_guide"
+    model: str = None  # None: the built-in VAE (arch, prior, likelihood); or "models/my_model.py:make_model"
     likelihood: str = "auto"  # auto: chosen by the data's values (see models.likelihoods.likelihood_for)
     arch: str = "auto"
     latent_dim: int = 10
@@ -54,7 +56,27 @@ class TrainConfig:
         for name in ("jit", "tensorboard"):
             if not isinstance(getattr(self, name), bool):
                 raise PyroVAEError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        self._check_user_pair()
         return self
+
+    def _check_user_pair(self):
+        """Make the user's factory specs absolute (a resumed run finds them from anywhere) and refuse the
+        built-in model's settings where the user's model replaces it."""
+        if self.model is not None:
+            if not is_factory_spec(self.model):
+                raise PyroVAEError(f"model must be the user's model factory, PATH.py:make_model, got {self.model!r} "
+                                   "(leave it out for the built-in model)")
+            self.model = normalise_spec(self.model, "model")
+            given = [name for name, default in (("prior", "normal"), ("likelihood", "auto"))
+                     if getattr(self, name) != default]
+            if given:
+                raise PyroVAEError(f"--{' and --'.join(given)} set(s) the built-in model's {' and '.join(given)}; "
+                                   f"the model {self.model} has its own: leave them out")
+        if is_factory_spec(self.guide):
+            self.guide = normalise_spec(self.guide, "guide")
+            if self.model is not None and self.arch != "auto":
+                raise PyroVAEError("--arch sets the built-in networks, and both model and guide are your own: "
+                                   "leave it out")
 
 
 #: The thesis budget (Mushom 2020, Table 5.1), the GPU default: 22,260 steps of batch 64, 1.93 passes

@@ -26,7 +26,9 @@ import torch
 from ..atomic import write_json
 from ..data import load_dataset
 from ..errors import PyroVAEError
-from ..models import build_vae
+from ..factories import factory_spec, first_line
+from ..guides import UserGuide
+from ..models import UserModel, VAEModel, build_vae, check_pair
 from ..models.likelihoods import likelihood_for
 from ..objectives import make_objective
 from ..utils import (
@@ -40,6 +42,7 @@ from ..utils import (
 )
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from .config import THESIS_STEPS, TrainConfig, cpu_step_budget
+from .encode import encode_data
 from .progress import Progress
 from .rundir import CHECKPOINT, CONFIG, LOG, changed_keys, provenance, read_config, run_dir_of
 from .sampler import EpochSampler
@@ -62,6 +65,14 @@ class Run:
     objective: object
     dataset: object
     step: int
+
+    def encode(self, x, batch_size=256, progress=False, limit=None):
+        """The means and scales of q(z | x) for the user's data ``x`` (an array or tensor ``[N, *shape]`` of
+        the training data's point shape, or a dataset), in batches on the guide's device: :class:`Codes`
+        ``(means, scales)``, numpy ``[N, latent_dim]``. ``progress``: a progress bar on a terminal;
+        ``limit``: only the first ``limit`` points."""
+        return encode_data(self.guide, x, self.dataset.observation_shape, batch_size, progress,
+                           source=str(self.run_dir), limit=limit)
 
 
 def _parameters(*modules):
@@ -112,12 +123,21 @@ def build(config, dataset=None, device="cpu"):
         data = dataset.batch(torch.randint(len(dataset), (n,), generator=torch.Generator().manual_seed(0)))
     if not bool(torch.isfinite(data).all()):
         raise PyroVAEError("the data contain NaN or infinite values: clean them before training")
-    likelihood = likelihood_for(data) if config.likelihood == "auto" else config.likelihood
+    likelihood = likelihood_for(data) if config.likelihood == "auto" and config.model is None else config.likelihood
     model, guide = build_vae(dataset.observation_shape, config.latent_dim, config.arch, config.prior,
-                             likelihood, config.guide)
-    model.likelihood.validate(data)
+                             likelihood, config.guide, model=config.model)
+    if isinstance(model, VAEModel):
+        model.likelihood.validate(data)
+    model, guide = model.to(device), guide.to(device)
+    if is_user_pair(model, guide):
+        check_pair(model, guide, data[:4].to(device), config.latent_dim)
     objective.dataset_size = len(dataset)
-    return dataset, model.to(device), guide.to(device), objective
+    return dataset, model, guide, objective
+
+
+def is_user_pair(model, guide):
+    """Whether the model or the guide is the user's own (``--model``, ``--guide PATH.py:FACTORY``)."""
+    return isinstance(model, UserModel) or isinstance(guide, UserGuide)
 
 
 def use_channels_last(modules, device, precision):
@@ -133,7 +153,7 @@ def use_channels_last(modules, device, precision):
     return True
 
 
-def fit(config, dataset=None, resume=False, progress=True):
+def fit(config, dataset=None, resume=False, progress=True, model=None, guide=None):
     """Train a model as described by ``config`` (a :class:`TrainConfig` or a dict); returns a :class:`Run`.
 
     The run dir gets ``config.json`` (config, seed, versions, git revision), ``log.jsonl`` (one line
@@ -143,14 +163,20 @@ def fit(config, dataset=None, resume=False, progress=True):
     :func:`pyrovae.plots.plot_run` and :func:`pyrovae.evaluation.evaluate_run` do (the ``pyrovae train``
     command runs both, as the config's ``plots`` and ``evaluate`` ask). ``resume=True`` continues from the
     checkpoint and gives the same parameters as an uninterrupted run with the same seed.
+
+    ``model`` and ``guide``: the user's own Pyro model and guide (:mod:`pyrovae.models.user`), each a
+    factory as ``"PATH.py:name"`` or a top-level function of a file; they set the config's ``model`` and
+    ``guide`` keys, and ``config.json`` records them so that ``resume`` and :func:`load_run` rebuild them.
     """
     with cpu_threads():
-        return _fit(config, dataset, resume, progress)
+        return _fit(config, dataset, resume, progress, model, guide)
 
 
-def _fit(config, dataset, resume, progress):
+def _fit(config, dataset, resume, progress, model=None, guide=None):
     if isinstance(config, dict):
         config = TrainConfig.from_dict(config)
+    users = {key: factory_spec(value, key) for key, value in (("model", model), ("guide", guide)) if value is not None}
+    config = dataclasses.replace(config, **users)
     config.validate()
     writer_class = summary_writer_class() if config.tensorboard else None  # a missing extra fails first
     device = resolve_device(config.device)
@@ -171,7 +197,9 @@ def _fit(config, dataset, resume, progress):
     seed_everything(config.seed)
     pyro.clear_param_store()
     dataset, model, guide, objective = build(config, dataset, device)
-    channels_last = use_channels_last((model, guide), device, config.precision)
+    # the user's modules keep their memory format: their code may .view() a conv output
+    channels_last = use_channels_last([m for m in (model, guide) if not isinstance(m, (UserModel, UserGuide))],
+                                      device, config.precision)
     optimizer = make_optimizer((model, guide), config.lr)
     batches = EpochSampler(len(dataset), config.batch_size, config.seed)
     step = 0
@@ -217,6 +245,12 @@ def _fit(config, dataset, resume, progress):
                     raise TrainingDiverged(
                         f"training diverged at step {step} ({e}); the last good checkpoint in {ckpt_path} "
                         "is kept: lower --lr or check the data, then --resume") from None
+                except Exception as e:
+                    if step != first_step or isinstance(e, PyroVAEError) or not is_user_pair(model, guide):
+                        raise
+                    # the objective meets the user's pair here first: what it needs and misses, in one line
+                    raise PyroVAEError(f"--objective {config.objective} cannot train this model and guide: "
+                                       f"{type(e).__name__}: {first_line(e)}") from None
                 step += 1
                 if calibrate and step == first_step + 5:
                     calibration_start = time.perf_counter()
@@ -301,6 +335,8 @@ def _check_resumable(run_dir, config):
 def load_run(run_dir, device="auto"):
     """The trained model and guide of a run dir, with its config and dataset: ``Run``."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise PyroVAEError(f"run dir {run_dir} does not exist")
     config = TrainConfig.from_dict(read_config(run_dir))
     device = resolve_device(device)
     state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)

@@ -116,3 +116,21 @@ def test_thesis_budget_cpu_spec_expands_to_every_objective_at_the_thesis_budget(
         ("factor-vae", (("gamma", 10),)): [0], ("factor-vae", (("gamma", 25),)): [0, 1, 2],
         ("dip-vae", (("dip_type", "i"), ("lambda_od", 10))): [0],
         ("dip-vae", (("dip_type", "ii"), ("lambda_od", 10))): [0], ("capacity-vae", ()): [0]}
+
+
+def test_a_spec_names_its_own_model_and_guide_relative_to_itself(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "models").mkdir()
+    shutil.copy(root / "models" / "laplace_prior.py", tmp_path / "models")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("base: {steps: 2, model: models/laplace_prior.py:make_model, guide: "
+                    f"{root}/guides/flow_guide.py}}\nobjectives: [vae]\n")
+    run = load_plan(spec, tmp_path / "sw").runs[0]
+    assert run.name == "vae_model=laplace-prior_guide=flow-guide_dsprites_seed0"
+    assert run.config["model"] == f"{tmp_path / 'models' / 'laplace_prior.py'}:make_model"
+    spec.write_text("base: {model: 'models/laplace_prior.py:build'}\nobjectives: [vae]\n")
+    with pytest.raises(PyroVAEError, match=r"objectives\[0\] \(vae\): --model .* has no function build"):
+        load_plan(spec, tmp_path / "sw")

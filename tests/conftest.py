@@ -7,6 +7,11 @@ import torch
 # One thread per test process keeps timings stable on the 2-core CI machine and avoids
 # OpenMP oversubscription when a test starts a subprocess.
 torch.set_num_threads(1)
+# fit() takes its threads from OMP_NUM_THREADS, else every free core: under pytest-xdist each worker gets its
+# share of the cores, not all of them (oversubscribed OpenMP threads make a step several times slower).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 SHARED_DOCS = Path(__file__).resolve().parents[1].parent / "shared" / "docs"

@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -179,6 +180,18 @@ def test_ray_backend_without_ray_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(PyroVAEError, match=r"pip install 'pyrovae\[ray\]'"):
         run_sweep(spec, tmp_path / "o", backend="ray")
+
+
+def test_ray_backend_without_a_cluster_is_a_clear_error(tmp_path, monkeypatch):
+    spec = write_spec(tmp_path / "spec.yaml", base=FAST, objectives=["beta-vae"])
+
+    def init(address, **kwargs):  # what ray.init says when no cluster is found for --address auto
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: False, init=init))
+    with pytest.raises(PyroVAEError, match=r"cannot reach a Ray cluster \(Could not find any running Ray instance"):
+        run_sweep(spec, tmp_path / "o", backend="ray", address="auto")
+    assert load_results(tmp_path / "o")[0]["status"] == "pending"  # the run is kept for the next try
 
 
 def test_ray_backend_in_local_mode(tmp_path, monkeypatch):

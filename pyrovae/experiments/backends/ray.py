@@ -16,7 +16,11 @@ def run_ray(plan, todo, db, workers, retries, address, echo):
         raise PyroVAEError("the ray backend needs Ray: pip install 'pyrovae[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except ConnectionError as e:  # no cluster there (or none found for auto): one line, not a traceback
+            raise PyroVAEError(f"cannot reach a Ray cluster ({e}); start one with `ray start --head`, or check "
+                               "--address and RAY_ADDRESS") from None
     elif address:
         echo(f"note: Ray is already initialised in this process; --address {address} is not used")
     try:

@@ -1,5 +1,6 @@
 """The Ray backend: each run a Ray task on the cluster at ``address`` (or a local Ray, or the one already
-initialised); ``pip install 'pyrovae[ray]'``. The sweep dir must be on a file system every node sees."""
+initialised); ``pip install 'pyrovae[ray]'``. The sweep dir must be on a file system every node sees. A
+task whose worker process (or node) dies is a failed attempt: retried, then recorded as failed."""
 import contextlib
 
 from ...errors import PyroVAEError

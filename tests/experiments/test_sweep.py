@@ -210,6 +210,8 @@ def test_a_task_takes_relative_paths_from_the_sweep_process_dir(tmp_path, monkey
 def test_ray_backend_in_local_mode(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("PYTHONPATH", cli_env()["PYTHONPATH"])  # the Ray workers import this checkout
+    # else Ray 2.60's local ray.init() writes ~/.ray/auth_token and turns on token mode for this whole process
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     spec = write_spec(tmp_path / "spec.yaml", base=FAST, objectives=[{"objective": "beta-vae",
                                                                       "hyperparameters": {"beta": [1, 4]}}])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -20,7 +20,7 @@ worker owns one (leave ``device`` at auto or cuda). Ctrl-C or SIGTERM stops the 
 saves a checkpoint and is marked interrupted; if the sweep process is killed outright, its workers get
 SIGTERM (Linux) and do the same. ``ray`` submits each run as a Ray task to the cluster at ``address``
 (or a local Ray, or the one already initialised) — ``pip install 'pyrovae[ray]'``; the sweep dir must
-then be on a file system every node sees.
+then be on a file system every node sees (a task takes relative paths from the sweep process's dir).
 
 Progress lines go to ``echo`` (default: this module's logger; the CLI prints them).
 """

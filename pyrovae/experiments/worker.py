@@ -54,8 +54,9 @@ def worker_init(gpu_queue, threads):
 def run_task(task):
     """Train and evaluate one run; never raises: returns {status, error, wall_s, ...}.
 
-    ``task``: {"name", "config", "resume", "imports", "threads"}. What the run logs, its metric table
-    and any traceback go to its ``sweep.log``; its status to ``sweep_status.json``.
+    ``task``: {"name", "config", "resume", "imports", "threads", "attempt", "cwd"}; relative paths in the
+    config are taken from ``cwd`` (the sweep process's dir). What the run logs, its metric table and any
+    traceback go to its ``sweep.log``; its status to ``sweep_status.json``.
     """
     _WORKER["busy"] = True
     try:
@@ -83,7 +84,14 @@ def _logged_to(log):
 
 
 def _run_task(task):
-    run_dir = Path(task["config"]["out"])
+    run_dir, cwd = Path(task["config"]["out"]), task.get("cwd")
+    # a Ray worker starts in its node's own dir: relative paths (the run dir, a dataset's) are the sweep's
+    if cwd and os.path.isdir(cwd):
+        os.chdir(cwd)
+    elif cwd and not run_dir.is_absolute():  # it would write the run where the sweep never looks
+        return {"name": task["name"], "status": "failed", "wall_s": 0.0, "traceback": None,
+                "error": f"the sweep's dir {cwd} (its --out {run_dir} is relative to it) is not on this node: "
+                         "start the sweep in a dir every node sees, or give --out an absolute path"}
     run_dir.mkdir(parents=True, exist_ok=True)
     start = time.time()
     record = {"name": task["name"], "status": "running", "attempt": task.get("attempt", 1), "started_at": start,

@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from pyrovae.errors import PyroVAEError
 from pyrovae.experiments.results import load_results
 from pyrovae.experiments.spec import load_plan
 from pyrovae.experiments.sweep import run_sweep
+from pyrovae.experiments.worker import run_task
 
 HERE = Path(__file__).resolve().parent
 
@@ -181,9 +183,35 @@ def test_ray_backend_without_ray_is_a_clear_error(tmp_path, monkeypatch):
         run_sweep(spec, tmp_path / "o", backend="ray")
 
 
+def test_ray_backend_without_a_cluster_is_a_clear_error(tmp_path, monkeypatch):
+    spec = write_spec(tmp_path / "spec.yaml", base=FAST, objectives=["beta-vae"])
+
+    def init(address, **kwargs):  # what ray.init says when no cluster is found for --address auto
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(is_initialized=lambda: False, init=init))
+    with pytest.raises(PyroVAEError, match=r"cannot reach a Ray cluster \(Could not find any running Ray instance"):
+        run_sweep(spec, tmp_path / "o", backend="ray", address="auto")
+    assert load_results(tmp_path / "o")[0]["status"] == "pending"  # the run is kept for the next try
+
+
+def test_a_task_takes_relative_paths_from_the_sweep_process_dir(tmp_path, monkeypatch):
+    """As a Ray worker on another node would run it: in another dir than the sweep process."""
+    monkeypatch.chdir(tmp_path)  # run_task changes this process's dir; monkeypatch changes it back
+    sweep_cwd = tmp_path / "sweep_cwd"
+    sweep_cwd.mkdir()
+    task = {"name": "r", "config": {"out": "sweep/runs/r", "objective": "no-such-objective"}, "cwd": str(sweep_cwd)}
+    assert run_task(task)["status"] == "failed"  # a quick failure, but in the right run dir
+    assert (sweep_cwd / "sweep" / "runs" / "r" / "sweep.log").is_file() and not (tmp_path / "sweep").exists()
+    result = run_task({**task, "cwd": str(tmp_path / "not-on-this-node")})
+    assert result["status"] == "failed" and "is not on this node" in result["error"], result
+
+
 def test_ray_backend_in_local_mode(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("PYTHONPATH", cli_env()["PYTHONPATH"])  # the Ray workers import this checkout
+    # else Ray 2.60's local ray.init() writes ~/.ray/auth_token and turns on token mode for this whole process
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     spec = write_spec(tmp_path / "spec.yaml", base=FAST, objectives=[{"objective": "beta-vae",
                                                                       "hyperparameters": {"beta": [1, 4]}}])
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -1,5 +1,6 @@
 """The Ray backend: each run a Ray task on the cluster at ``address`` (or a local Ray, or the one already
-initialised); ``pip install 'pyrovae[ray]'``. The sweep dir must be on a file system every node sees."""
+initialised); ``pip install 'pyrovae[ray]'``. The sweep dir must be on a file system every node sees. A
+task whose worker process (or node) dies is a failed attempt: retried, then recorded as failed."""
 import contextlib
 
 from ...errors import PyroVAEError
@@ -16,7 +17,11 @@ def run_ray(plan, todo, db, workers, retries, address, echo):
         raise PyroVAEError("the ray backend needs Ray: pip install 'pyrovae[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, log_to_driver=False)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except ConnectionError as e:  # no cluster there (or none found for auto): one line, not a traceback
+            raise PyroVAEError(f"cannot reach a Ray cluster ({e}); start one with `ray start --head`, or check "
+                               "--address and RAY_ADDRESS") from None
     elif address:
         echo(f"note: Ray is already initialised in this process; --address {address} is not used")
     try:

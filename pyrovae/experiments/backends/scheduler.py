@@ -1,6 +1,7 @@
 """What the sweep's backends share: the queue of runs with their attempts and retries, the rows of the
 results table and the progress lines; whether a plan uses GPUs; SIGTERM as Ctrl-C."""
 import contextlib
+import os
 import signal
 
 from ...train.rundir import CONFIG
@@ -38,7 +39,7 @@ class Scheduler:
         resume = run.run_dir.exists() and (run.run_dir / CONFIG).exists()
         self.db.upsert(run, status="running", attempts=self.attempts[run.name], error=None)
         return run, {"name": run.name, "config": run.config, "resume": resume, "imports": self.plan.imports,
-                     "threads": self.threads, "attempt": self.attempts[run.name]}
+                     "threads": self.threads, "attempt": self.attempts[run.name], "cwd": os.getcwd()}
 
     def handle(self, run, result):
         """Record ``result``; returns True if the run goes back into the queue."""

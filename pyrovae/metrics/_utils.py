@@ -6,8 +6,9 @@ Conventions: ``codes`` are float arrays [N, D] (one row per point: the encoder m
 integer class indices [N, K]. (disentanglement_lib stores both transposed; the numbers are the same.)
 Every check raises :class:`pyrovae.errors.PyroVAEError` with a one-line message.
 """
+import math
+
 import numpy as np
-import sklearn.metrics
 
 from ..errors import PyroVAEError
 
@@ -136,21 +137,52 @@ def histogram_discretize(codes, num_bins=20):
     return out
 
 
+def mutual_info_score(labels_a, labels_b):
+    """Plug-in mutual information (nats) of two label vectors: ``sklearn.metrics.mutual_info_score``'s
+    arithmetic, step for step, on a dense contingency table of the labels present. scikit-learn spends ~3 ms
+    per call validating its inputs; MIG on raw pixels (4,096 codes x 5 factors) makes 20,480 calls."""
+    a, b = _label_indices(labels_a), _label_indices(labels_b)
+    na, nb = a.max() + 1, b.max() + 1
+    contingency = np.bincount(a * nb + b, minlength=na * nb).reshape(na, nb)
+    if np.count_nonzero(contingency.any(axis=1)) == 1 or np.count_nonzero(contingency.any(axis=0)) == 1:
+        return 0.0  # one class present: the data is not split
+    nzx, nzy = np.nonzero(contingency)
+    nz_val = contingency[nzx, nzy]
+    total = contingency.sum()
+    pi, pj = contingency.sum(axis=1), contingency.sum(axis=0)
+    p_nm = nz_val / total
+    log_outer = -np.log(pi[nzx] * pj[nzy]) + math.log(pi.sum()) + math.log(pj.sum())
+    mi = p_nm * (np.log(nz_val) - math.log(total)) + p_nm * log_outer
+    mi = np.where(np.abs(mi) < np.finfo(mi.dtype).eps, 0.0, mi)
+    return float(np.clip(mi.sum(), 0.0, None))
+
+
+def _label_indices(labels):
+    """Labels as indices from 0; small integer labels (discretized codes, factor classes) are only shifted,
+    which keeps their order and skips a sort. Classes absent from the data leave empty rows in the
+    contingency table, and empty rows add nothing to the mutual information."""
+    labels = np.asarray(labels).ravel()
+    if labels.dtype.kind in "iub" and labels.size:
+        low = int(labels.min())
+        if int(labels.max()) - low <= 4 * labels.size:
+            return labels.astype(np.int64) - low
+    return np.unique(labels, return_inverse=True)[1].ravel()
+
+
 def discrete_mutual_info(discrete_codes, factors):
-    """MI matrix m[i, j] = I(code_i; factor_j) in nats, [D, K], via ``sklearn.metrics.mutual_info_score``
-    (plug-in estimate from the contingency table)."""
+    """MI matrix m[i, j] = I(code_i; factor_j) in nats, [D, K] (:func:`mutual_info_score`, the plug-in
+    estimate from the contingency table)."""
     D, K = discrete_codes.shape[1], factors.shape[1]
     m = np.zeros((D, K))
     for i in range(D):
         for j in range(K):
-            m[i, j] = sklearn.metrics.mutual_info_score(factors[:, j], discrete_codes[:, i])
+            m[i, j] = mutual_info_score(factors[:, j], discrete_codes[:, i])
     return m
 
 
 def discrete_entropy(factors):
     """H(v_j) = I(v_j; v_j) in nats for each factor column, [K]."""
-    return np.array([sklearn.metrics.mutual_info_score(factors[:, j], factors[:, j])
-                     for j in range(factors.shape[1])])
+    return np.array([mutual_info_score(factors[:, j], factors[:, j]) for j in range(factors.shape[1])])
 
 
 def normalised_gaps(m, entropy, errors=None):

@@ -25,9 +25,8 @@ normalised Wasserstein correlation is NaN. With a single dimension there are no 
 ``mutual_info_score`` is 0.
 """
 import numpy as np
-import sklearn.metrics
 
-from ._utils import check_codes, check_num_bins, histogram_discretize
+from ._utils import check_codes, check_num_bins, histogram_discretize, mutual_info_score
 
 
 def gaussian_total_correlation(cov):
@@ -74,6 +73,6 @@ def unsupervised_scores(codes, num_bins=20):
     for i in range(D):
         for j in range(D):
             if i != j:
-                total += sklearn.metrics.mutual_info_score(discrete[:, j], discrete[:, i])
+                total += mutual_info_score(discrete[:, j], discrete[:, i])
     scores["mutual_info_score"] = float(total / (D * D - D)) if D > 1 else 0.0
     return scores

@@ -4,7 +4,7 @@ import pytest
 from metric_helpers import FactorGrid
 
 from pyrovae import metrics
-from pyrovae.metrics._utils import histogram_discretize
+from pyrovae.metrics._utils import histogram_discretize, mutual_info_score
 from pyrovae.metrics.dci import completeness, disentanglement
 from pyrovae.metrics.modularity import modularity_from_mi
 from pyrovae.metrics.unsupervised import gaussian_total_correlation, gaussian_wasserstein_correlation
@@ -25,6 +25,20 @@ def test_histogram_discretizer_bins():
     # equal-width bins on [0, 2]: min -> 1, max -> 20, 1.0 -> 11, 0.05 (< 0.1) -> 1; a constant column -> 11
     assert bins[:, 0].tolist() == [1, 11, 20, 1]
     assert bins[:, 1].tolist() == [11, 11, 11, 11]
+
+
+@pytest.mark.filterwarnings("ignore:Clustering metrics expects discrete values")
+def test_mutual_info_score_is_scikit_learns_bit_for_bit():
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(0)
+    cases = [(np.zeros(5, int), np.arange(5)), (np.arange(6), np.arange(6) % 2), (np.array([3]), np.array([7]))]
+    for _ in range(300):
+        n = int(rng.integers(2, 200))
+        a = rng.integers(0, rng.integers(1, 30), n)
+        b = rng.choice([-5, 0, 2, 1000], size=n) + (a * 7) % 5 * rng.integers(0, 2)  # sparse, negative labels
+        cases += [(a, b), (b, a), (a * 0.5, b), (a, np.array([f"c{v}" for v in b]))]
+    for a, b in cases:
+        assert mutual_info_score(a, b) == sklearn_metrics.mutual_info_score(a, b)
 
 
 # ---------------------------------------------------------------------------------------------- MIG

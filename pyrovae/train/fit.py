@@ -41,7 +41,7 @@ from ..utils import (
     tune_malloc,
 )
 from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from .config import THESIS_STEPS, TrainConfig, cpu_step_budget
+from .config import CPU_TRAIN_SECONDS, THESIS_STEPS, TrainConfig, cpu_step_budget
 from .encode import encode_data
 from .progress import Progress
 from .rundir import CHECKPOINT, CONFIG, LOG, changed_keys, provenance, read_config, run_dir_of
@@ -189,7 +189,9 @@ def _fit(config, dataset, resume, progress, model=None, guide=None):
 
     saved_steps = _check_resumable(run_dir, config) if resume else None
     steps = config.steps or saved_steps or THESIS_STEPS
-    # With no step budget on a CPU, time the first steps and fix a budget of a few minutes.
+    # With no step budget on a CPU, time the first steps and fix a budget of a few minutes; the clock also
+    # ends it at CPU_TRAIN_SECONDS, since a shared CPU can slow down under way (measured: 75 ms/step over the
+    # first 1,000 steps, 100 ms after) and the default job must end on time.
     calibrate = config.steps is None and saved_steps is None and device.type == "cpu"
     if not resume and ckpt_path.exists():
         raise PyroVAEError(f"{run_dir} already holds a run: pass --resume to continue it or choose another --out")
@@ -258,6 +260,11 @@ def _fit(config, dataset, resume, progress, model=None, guide=None):
                     steps = max(step, cpu_step_budget((time.perf_counter() - calibration_start) / 20))
                     bar.total = steps
                     _write_config(run_dir, config, steps, resume=True, new_start=False)
+                elif calibrate and step > first_step + 25 and time.perf_counter() - start > CPU_TRAIN_SECONDS:
+                    steps = step
+                    bar.total = steps
+                    _write_config(run_dir, config, steps, resume=True, new_start=False)
+                    logger.info("the CPU budget of %d s is up at step %d", CPU_TRAIN_SECONDS, step)
                 for key, value in objective.terms.items():
                     if torch.is_tensor(value):
                         sums[key] = sums.get(key, 0) + value

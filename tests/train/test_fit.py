@@ -1,3 +1,4 @@
+import importlib
 import json
 import os
 import signal
@@ -29,6 +30,17 @@ def config(out, **kw):
                 plots=False, device="cpu")
     base.update(kw)
     return base
+
+
+def test_a_cpu_run_without_steps_is_timed_then_ended_by_the_clock(tmp_path, monkeypatch):
+    fit_module = importlib.import_module("pyrovae.train.fit")  # the attribute pyrovae.train.fit is the function
+    monkeypatch.setattr(fit_module, "CPU_TRAIN_SECONDS", 0.0)  # the clock is up as soon as the timing is done
+    run = fit(config(tmp_path, steps=None), dataset=ArrayDataset(toy_images()), progress=False)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert run.step == saved["config"]["steps"] == log[-1]["step"] == 26  # 25 timed steps, then one more
+    resumed = fit(config(tmp_path, steps=None), dataset=ArrayDataset(toy_images()), resume=True, progress=False)
+    assert resumed.step == 26  # the recorded budget is the run's: a resume has nothing left to do
 
 
 def test_short_run_lowers_loss_and_writes_every_artifact(tmp_path):

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -32,15 +33,26 @@ def config(out, **kw):
     return base
 
 
-def test_a_cpu_run_without_steps_is_timed_then_ended_by_the_clock(tmp_path, monkeypatch):
+def test_a_cpu_run_without_steps_trains_until_its_time_is_up_as_its_pace_changes(tmp_path, monkeypatch):
     fit_module = importlib.import_module("pyrovae.train.fit")  # the attribute pyrovae.train.fit is the function
-    monkeypatch.setattr(fit_module, "CPU_TRAIN_SECONDS", 0.0)  # the clock is up as soon as the timing is done
+    clock, real_step = [0.0], fit_module.train_step
+
+    def step_on_a_virtual_clock(*args, **kwargs):  # 10 ms a step for 100 steps, then 30 ms: a CPU that slows
+        clock[0] += 0.01 if clock[0] < 1.0 - 1e-9 else 0.03
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "train_step", step_on_a_virtual_clock)
+    monkeypatch.setattr(fit_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    monkeypatch.setattr(fit_module, "CPU_TRAIN_SECONDS", 2.0)
     run = fit(config(tmp_path, steps=None), dataset=ArrayDataset(toy_images()), progress=False)
     saved = json.loads((tmp_path / "config.json").read_text())
     log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
-    assert run.step == saved["config"]["steps"] == log[-1]["step"] == 26  # 25 timed steps, then one more
+    assert run.step == saved["config"]["steps"] == log[-1]["step"]
+    # 100 steps in the first second, 33 in the next: the budget follows the pace (fixed at the first steps'
+    # pace it would have been 200 steps, 4 s); estimated every 25 steps, it ends within 25 steps of the time
+    assert 125 <= run.step <= 150 and abs(clock[0] - 2.0) <= 25 * 0.03
     resumed = fit(config(tmp_path, steps=None), dataset=ArrayDataset(toy_images()), resume=True, progress=False)
-    assert resumed.step == 26  # the recorded budget is the run's: a resume has nothing left to do
+    assert resumed.step == run.step  # the recorded budget is the run's: a resume has nothing left to do
 
 
 def test_short_run_lowers_loss_and_writes_every_artifact(tmp_path):

@@ -28,7 +28,7 @@ import logging
 
 import numpy as np
 
-from ..errors import PyroVAEError
+from ..errors import PyroVAEError, import_extra
 from .grid import GridDataset, official_path
 
 log = logging.getLogger(__name__)
@@ -36,15 +36,6 @@ log = logging.getLogger(__name__)
 FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
 FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
 OFFICIAL_FILE = "3dshapes.h5"
-
-
-def import_h5py():
-    try:
-        import h5py
-    except ImportError:
-        raise PyroVAEError("reading 3dshapes.h5 needs h5py: install the extra with "
-                           "pip install 'pyrovae[datasets]'") from None
-    return h5py
 
 
 class Shapes3D(GridDataset):
@@ -61,7 +52,7 @@ class Shapes3D(GridDataset):
         self.expected = (f"the official {OFFICIAL_FILE} (HDF5 datasets 'images' uint8 [{n}, 64, 64, 3] and 'labels' "
                          f"float64 [{n}, 6])")
         self.path = official_path(path, OFFICIAL_FILE, "shapes3d", self.expected)
-        h5py = import_h5py()
+        h5py = import_extra("h5py", "datasets", "reading 3dshapes.h5")
         try:
             self._file = h5py.File(self.path, "r", rdcc_nbytes=int(chunk_cache_mb * 2**20))
         except OSError as error:

@@ -11,7 +11,7 @@ TensorBoard is the optional extra ``pyrovae[tensorboard]``.
 """
 import torch
 
-from ..errors import MissingExtra
+from ..errors import import_extra
 from .checkpoint import rng_state, set_rng_state
 
 DIR = "tensorboard"
@@ -19,11 +19,7 @@ DIR = "tensorboard"
 
 def summary_writer_class():
     """torch's ``SummaryWriter``, or :class:`MissingExtra` when TensorBoard is not installed."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise MissingExtra("--tensorboard needs TensorBoard: pip install 'pyrovae[tensorboard]'") from None
-    return SummaryWriter
+    return import_extra("torch.utils.tensorboard", "tensorboard", "--tensorboard").SummaryWriter
 
 
 class TensorBoardLog:

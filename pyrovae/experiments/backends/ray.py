@@ -3,7 +3,7 @@ initialised); ``pip install 'pyrovae[ray]'``. The sweep dir must be on a file sy
 task whose worker process (or node) dies is a failed attempt: retried, then recorded as failed."""
 import contextlib
 
-from ...errors import PyroVAEError
+from ...errors import PyroVAEError, import_extra
 from ..worker import run_task
 from .scheduler import Scheduler, sigterm_as_interrupt, uses_cuda
 
@@ -11,10 +11,7 @@ from .scheduler import Scheduler, sigterm_as_interrupt, uses_cuda
 def run_ray(plan, todo, db, workers, retries, address, echo):
     """Run ``todo`` (runs of ``plan``) as Ray tasks, at most ``workers`` at a time, recording each result
     in ``db``."""
-    try:
-        import ray  # here: Ray is optional (pyrovae[ray])
-    except ImportError:
-        raise PyroVAEError("the ray backend needs Ray: pip install 'pyrovae[ray]'") from None
+    ray = import_extra("ray", "ray", "the ray backend")
     started = not ray.is_initialized()
     if started:
         try:

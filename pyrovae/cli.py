@@ -106,8 +106,8 @@ def _add_train_parser(sub):
     p.add_argument("--steps",
                    help="training steps, or a named budget: thesis (22,260 steps, the thesis budget of Mushom "
                         "2020; at batch 64 about 1.9 passes over dSprites) or study (300,000 steps, the budget of "
-                        "Locatello et al. 2019). Default: thesis on a GPU; on a CPU as many steps as fit in about "
-                        "7.5 minutes, timed on the first steps and capped by the clock")
+                        "Locatello et al. 2019). Default: thesis on a GPU; on a CPU as many steps as fit in 7.5 "
+                        "minutes by the clock (config.json records them)")
     p.add_argument("--batch-size", type=int, help="batch size")
     p.add_argument("--lr", type=float, help="Adam learning rate")
     p.add_argument("--seed", type=int, help="seed of every random draw")

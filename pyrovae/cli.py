@@ -27,6 +27,7 @@ from .train.config import THESIS_STEPS, TrainConfig, parse_steps
 from .train.rundir import METRICS as METRICS_FILE
 from .train.rundir import read_config, run_dir_of
 from .utils import PRECISIONS, cpu_threads, tune_malloc
+from .validation import check_int
 
 
 def _flag(key):
@@ -224,14 +225,13 @@ def _add_encode_parser(sub):
 
 
 def _encode(args):
-    if args.limit is not None and args.limit < 1:
-        raise PyroVAEError(f"--limit must be a positive integer, got {args.limit}")
+    limit = check_int("--limit", args.limit, allow_none=True)
     out = Path(args.out)
     if out.suffix != ".npz":
         raise PyroVAEError(f"--out must end in .npz, got {out}")
     run = load_run(args.run_dir, device=args.device)
     data = load_dataset(args.data, **({"path": args.path} if args.path else {}))
-    codes = run.encode(data, batch_size=args.batch_size, progress=args.progress, limit=args.limit)
+    codes = run.encode(data, batch_size=args.batch_size, progress=args.progress, limit=limit)
     atomic_write(out, lambda tmp: np.savez(tmp, means=codes.means, scales=codes.scales))
     print(f"{len(codes.means)} codes of {codes.means.shape[1]} dimensions (means, scales) written to {out}")
 

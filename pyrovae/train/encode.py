@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ..errors import PyroVAEError
+from ..validation import check_int
 from .progress import Progress
 
 
@@ -38,8 +39,7 @@ def encode_data(guide, data, observation_shape, batch_size=256, progress=False, 
     """:class:`Codes` of ``data`` (see :func:`_as_batches`) under ``guide.encode``: the means and scales
     of q(z | x), ``batch_size`` points at a time on the guide's device, of the first ``limit`` points
     (default all). The points must have the ``observation_shape`` the run was trained on and be finite."""
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise PyroVAEError(f"batch size must be a positive integer, got {batch_size!r}")
+    batch_size = check_int("batch size", batch_size)
     n, shape, batch = _as_batches(data)
     n = n if limit is None else min(n, limit)
     if shape != tuple(observation_shape):

@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from pyrovae.utils import free_cores
+
 # One thread per test process keeps timings stable on the 2-core CI machine and avoids
 # OpenMP oversubscription when a test starts a subprocess.
 torch.set_num_threads(1)
@@ -11,7 +13,7 @@ torch.set_num_threads(1)
 # share of the cores, not all of them (oversubscribed OpenMP threads make a step several times slower).
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, free_cores() // _WORKERS)))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 SHARED_DOCS = Path(__file__).resolve().parents[1].parent / "shared" / "docs"

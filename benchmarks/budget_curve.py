@@ -10,6 +10,12 @@ again and finished milestones are skipped, an unfinished segment continues from 
     python benchmarks/budget_curve.py --objective beta-tcvae --set beta=6 --out sweeps/study/beta-tcvae
     python benchmarks/budget_curve.py --curve sweeps/study/beta-tcvae   # (re)write curve.csv / curve.png
 
+A run trained and evaluated already, e.g. the thesis-budget sweep's (``examples/thesis_budget_cpu.yaml``),
+can be the curve's first point and the start of its training, which saves its 22,260 steps:
+
+    python benchmarks/budget_curve.py --objective beta-tcvae --set beta=6 --out sweeps/study/beta-tcvae \
+        --from-run sweeps/thesis_budget_cpu/runs/beta-tcvae_beta=6_dsprites_seed0
+
 Writes ``OUT/curve.csv`` and ``OUT/curve.png`` (MIG, FactorVAE score and reconstruction against steps).
 """
 import argparse
@@ -52,14 +58,15 @@ def train_to(out, step, args, deadline=None):
     command += args.train_args
     if (run / "checkpoint.pt").exists():
         command.append("--resume")
-    process = subprocess.Popen(command)
+    process, stopped = subprocess.Popen(command), False
     while process.poll() is None:
         if deadline is not None and time.monotonic() > deadline:
             process.send_signal(signal.SIGTERM)
             process.wait()
+            stopped = True
             break
         time.sleep(1)
-    if process.returncode not in (0, 2):  # 2: the one-line error of an interrupted run
+    if process.returncode != 0 and not stopped:  # its one-line error is on stderr above
         raise SystemExit(f"training stopped with status {process.returncode}")
     return last_step(run)
 
@@ -78,6 +85,31 @@ def snapshot(out, step):
     for name in ("config.json", "checkpoint.pt", "log.jsonl"):
         shutil.copy2(out / "run" / name, dest / name)
     return dest
+
+
+def adopt(out, source, eval_points):
+    """Start ``out/run`` from the finished run ``source`` (its config, checkpoint and log) and make it the
+    curve's point at its step, with its metrics.json when it was evaluated on ``eval_points`` codes (else
+    the point is evaluated again). The next ``--resume`` checks that the objective, its options and the
+    seed agree. Returns the step."""
+    source = Path(source)
+    for name in ("config.json", "checkpoint.pt"):
+        if not (source / name).is_file():
+            raise SystemExit(f"--from-run {source} has no {name}: give a trained run dir")
+    run = out / "run"
+    run.mkdir(parents=True)
+    record = json.loads((source / "config.json").read_text())
+    record["config"]["out"] = str(run)  # resume compares the run dir too
+    (run / "config.json").write_text(json.dumps(record, indent=2))
+    for name in ("checkpoint.pt", "log.jsonl"):
+        shutil.copy2(source / name, run / name)
+    step = last_step(run)
+    dest = snapshot(out, step)
+    if record["config"].get("eval_points") == eval_points:
+        for name in ("metrics.json", "traversals.png"):
+            if (source / name).exists():
+                shutil.copy2(source / name, dest / name)
+    return step
 
 
 def evaluate(dest, args):
@@ -138,6 +170,8 @@ def main(argv=None):
     p.add_argument("--deadline-s", type=float, default=None,
                    help="stop training after this many seconds, evaluate the step reached and write the curve")
     p.add_argument("--curve", type=Path, help="only (re)write curve.csv/curve.png of this output dir")
+    p.add_argument("--from-run", type=Path,
+                   help="a trained (and evaluated) run dir to start from: its step is the curve's first point")
     p.add_argument("train_args", nargs="*", help="more `pyrovae train` options, after --")
     args = p.parse_args(argv)
     if args.curve:
@@ -145,12 +179,19 @@ def main(argv=None):
         return
     args.out.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + args.deadline_s if args.deadline_s else None
+    if args.from_run and not (args.out / "run").exists():
+        print(f"starting from {args.from_run} at step {adopt(args.out, args.from_run, args.eval_points)}")
     pending = []
-    for step in sorted(int(s) for s in args.milestones.split(",")):
+    # the points made already (an adopted run, a deadline's stop) are evaluated too, if they are not yet
+    made = {int(d.name.split("_")[1]) for d in args.out.glob("step_*")}
+    for step in sorted({int(s) for s in args.milestones.split(",")} | made):
         dest = args.out / f"step_{step}"
         if (dest / "metrics.json").exists():
             continue
         if not (dest / "checkpoint.pt").exists():
+            if (args.out / "run" / "checkpoint.pt").exists() and last_step(args.out / "run") > step:
+                print(f"milestone {step} skipped: the run is past it")
+                continue
             reached = train_to(args.out, step, args, deadline)
             if reached < step:  # out of time: the step reached is a point of the curve too
                 pending.append(evaluate(snapshot(args.out, reached), args))

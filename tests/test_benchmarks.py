@@ -45,3 +45,34 @@ def test_precision_quality_window_means(tmp_path):
     log.write_text("".join(json.dumps({"step": s, "recon": float(s), "kl": 1.0}) + "\n" for s in range(50, 1001, 50)))
     means = window_means(log, 500)  # the records at 550 ... 1000, 50 steps each
     assert means == {"recon": pytest.approx(sum(range(550, 1001, 50)) / 10), "kl": 1.0}
+
+
+def test_budget_curve_continues_an_adopted_run(tmp_path):
+    import argparse
+
+    import numpy as np
+
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import budget_curve
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    data = tmp_path / "data.npy"
+    np.save(data, (np.random.RandomState(0).rand(64, 1, 8, 8) < 0.3).astype(np.float32))
+    source = tmp_path / "source"
+    done = subprocess.run([sys.executable, "-m", "pyrovae.cli", "train", "--objective", "beta-vae", "--beta", "2",
+                           "--dataset", str(data), "--steps", "4", "--batch-size", "8", "--checkpoint-every", "2",
+                           "--log-every", "2", "--device", "cpu", "--out", str(source), "--no-evaluate",
+                           "--no-plots", "--no-progress"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "curve"
+    assert budget_curve.adopt(out, source, eval_points=10_000) == 4
+    assert json.loads((out / "run" / "config.json").read_text())["config"]["out"] == str(out / "run")
+    assert (out / "step_4" / "checkpoint.pt").is_file() and not (out / "step_4" / "metrics.json").exists()
+
+    args = argparse.Namespace(objective="beta-vae", seed=0, set=["beta=2"], checkpoint_every=2, log_every=2,
+                              train_args=[])
+    assert budget_curve.train_to(out, 8, args) == 8  # --resume accepts the adopted run and goes on
+    assert [json.loads(line)["step"] for line in (out / "run" / "log.jsonl").read_text().splitlines()] == [2, 4, 6, 8]
+    with pytest.raises(SystemExit, match="status 2"):  # another seed is another run: refused, not adopted
+        budget_curve.train_to(out, 10, argparse.Namespace(**{**vars(args), "seed": 1}))

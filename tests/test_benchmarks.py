@@ -1,4 +1,5 @@
 """The benchmark scripts that the lead runs elsewhere (a GPU, an AMX CPU) start and fail cleanly here."""
+import importlib
 import json
 import os
 import subprocess
@@ -13,6 +14,14 @@ BENCHMARKS = REPO / "benchmarks"
 # this checkout first on the path (the scripts import pyrovae)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg",
        "PYTHONPATH": os.pathsep.join([str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+
+
+def import_benchmark(name):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
 
 
 def run(script, *args, timeout=300):
@@ -36,11 +45,7 @@ def test_train_step_benchmark_prints_its_rows(tmp_path):
 
 
 def test_precision_quality_window_means(tmp_path):
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        from precision_quality import window_means
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    window_means = import_benchmark("precision_quality").window_means
     log = tmp_path / "log.jsonl"
     log.write_text("".join(json.dumps({"step": s, "recon": float(s), "kl": 1.0}) + "\n" for s in range(50, 1001, 50)))
     means = window_means(log, 500)  # the records at 550 ... 1000, 50 steps each
@@ -52,11 +57,7 @@ def test_budget_curve_continues_an_adopted_run(tmp_path):
 
     import numpy as np
 
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        import budget_curve
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    budget_curve = import_benchmark("budget_curve")
     data = tmp_path / "data.npy"
     np.save(data, (np.random.RandomState(0).rand(64, 1, 8, 8) < 0.3).astype(np.float32))
     source = tmp_path / "source"

@@ -145,6 +145,8 @@ def write_curve(out):
                                         ("recon_nll", "reconstruction NLL / pixel"))):
         ax.plot(steps, [r[name] for r in rows], "o-")
         ax.set_xscale("log")
+        if name != "recon_nll":  # scores from 0: a change of 0.005 should not fill the panel
+            ax.set_ylim(0, 1.2 * max([r[name] for r in rows if r[name] is not None] + [1e-3]))
         ax.set_xlabel("training steps")
         ax.set_title(label)
         ax.axvline(22_260, color="grey", ls=":", lw=1)

@@ -1,4 +1,4 @@
-"""MIG of trained dSprites runs under the study's definition and under the thesis'.
+"""MIG of trained runs (dSprites, or any dataset with factors) under the study's definition and the thesis'.
 
 The 2019 study (Locatello et al.; disentanglement_lib's ``discrete_mig``, pyrovae's default) bins the
 posterior means of 10,000 sampled training points into 20 equal-width bins per latent. The thesis (Mushom
@@ -21,8 +21,12 @@ from pyrovae.utils import set_cpu_threads, tune_malloc
 
 def mig_variants(run_dir, batch_size=128):
     run = load_run(run_dir, device="cpu")
-    factors = run.dataset.index_to_factors(np.arange(len(run.dataset)))
-    means = run.encode(run.dataset, batch_size=batch_size).means
+    dataset = run.dataset
+    # a grid dataset (dSprites) makes its factors from the index; a data file holds them as an array
+    factors = dataset.factors if hasattr(dataset, "factors") else dataset.index_to_factors(np.arange(len(dataset)))
+    if factors is None:
+        raise SystemExit(f"{run_dir}: its dataset has no ground-truth factors, so it has no MIG")
+    means = run.encode(dataset, batch_size=batch_size).means
     metrics_file = Path(run_dir) / "metrics.json"
     study = json.loads(metrics_file.read_text())["mig"]["discrete_mig"] if metrics_file.exists() else None
     return {"run": Path(run_dir).name, "step": run.step, "points": len(means), "study_mig": study,
@@ -32,7 +36,7 @@ def mig_variants(run_dir, batch_size=128):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("runs", nargs="+", type=Path, help="trained run dirs on dsprites")
+    p.add_argument("runs", nargs="+", type=Path, help="trained run dirs (dsprites, or a dataset with factors)")
     p.add_argument("--json", type=Path, help="also write the rows here")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: the free cores)")
     args = p.parse_args(argv)

@@ -77,3 +77,28 @@ def test_budget_curve_continues_an_adopted_run(tmp_path):
     assert [json.loads(line)["step"] for line in (out / "run" / "log.jsonl").read_text().splitlines()] == [2, 4, 6, 8]
     with pytest.raises(SystemExit, match="status 2"):  # another seed is another run: refused, not adopted
         budget_curve.train_to(out, 10, argparse.Namespace(**{**vars(args), "seed": 1}))
+
+
+def test_mig_variants_scores_every_point_at_both_bin_counts(tmp_path):
+    import numpy as np
+
+    from pyrovae.metrics import mutual_info_gap
+    from pyrovae.train import load_run
+
+    rng = np.random.RandomState(0)
+    factors = np.stack([np.arange(48) % 4, np.arange(48) // 4 % 3], axis=1)
+    images = (rng.rand(48, 1, 8, 8) < 0.2 + 0.15 * factors[:, :1, None, None]).astype(np.float32)
+    data = tmp_path / "data.npz"
+    np.savez(data, imgs=images, factors=factors)
+    run_dir = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "pyrovae.cli", "train", "--objective", "vae", "--dataset", str(data),
+                           "--steps", "2", "--batch-size", "8", "--device", "cpu", "--out", str(run_dir),
+                           "--no-evaluate", "--no-plots", "--no-progress"], env=ENV, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = import_benchmark("mig_variants").mig_variants(run_dir)
+    run = load_run(run_dir, device="cpu")
+    means = run.encode(run.dataset, batch_size=16).means
+    assert row["points"] == 48 and row["step"] == 2 and row["study_mig"] is None  # not evaluated: no metrics.json
+    assert row["full_20_bins"] == pytest.approx(mutual_info_gap(means, factors, num_bins=20))
+    assert row["full_10_bins"] == pytest.approx(mutual_info_gap(means, factors, num_bins=10))

@@ -43,6 +43,10 @@ SPEC_COPY = "spec.yaml"
 logger = logging.getLogger(__name__)
 
 
+def _runs(n):
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
 @contextlib.contextmanager
 def _sweep_lock(sweep_dir):
     """One sweep process per sweep dir at a time (an advisory lock, released if the process dies)."""
@@ -92,7 +96,7 @@ def run_sweep(spec_path, sweep_dir=None, workers=None, backend="local", address=
                 db.upsert(run, status="pending", attempts=0, error=None)
                 todo.append(run)
         done_before = len(plan.runs) - len(todo)
-        echo(f"sweep {plan.name}: {len(plan.runs)} runs in {sweep_dir} "
+        echo(f"sweep {plan.name}: {_runs(len(plan.runs))} in {sweep_dir} "
              f"({done_before} done before, {len(todo)} to run)")
         if todo:
             BACKENDS[backend](plan, todo, db, workers, retries, address, echo)
@@ -104,13 +108,13 @@ def run_sweep(spec_path, sweep_dir=None, workers=None, backend="local", address=
             echo(f"FAILED {r['name']} after {r['attempts']} attempt(s): {r['error']}")
         raise PyroVAEError(f"{len(failed)} of {len(plan.runs)} runs failed (errors above and in "
                            f"{sweep_dir / DB_NAME}); run the sweep again to retry them")
-    echo(f"sweep {plan.name}: all {len(plan.runs)} runs done; results in {sweep_dir / DB_NAME}")
+    echo(f"sweep {plan.name}: {'all ' if len(plan.runs) > 1 else ''}{_runs(len(plan.runs))} done; results in {sweep_dir / DB_NAME}")
     return rows
 
 
 def describe_plan(plan):
     """Lines listing the runs of a plan (``pyrovae sweep --dry-run``)."""
-    lines = [f"sweep {plan.name}: {len(plan.runs)} runs into {plan.sweep_dir}/runs/"]
+    lines = [f"sweep {plan.name}: {_runs(len(plan.runs))} into {plan.sweep_dir}/runs/"]
     for run in plan.runs:
         state = "done" if is_finished(run.run_dir, run.config) else "to run"
         lines.append(f"  {run.name}  [{state}]")

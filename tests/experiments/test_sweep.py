@@ -157,7 +157,7 @@ def test_a_changed_spec_continues_finished_runs_or_says_why_it_cannot(tmp_path):
     write_spec(spec, base={**FAST, "steps": 30}, objectives=["beta-vae"])  # a larger budget: train on
     lines = []
     run_sweep(spec, out, echo=lines.append)
-    assert "0 done before, 1 to run" in lines[0]
+    assert ": 1 run in " in lines[0] and "0 done before, 1 to run" in lines[0] and ": 1 run done;" in lines[-1]
     assert len(json.loads((run_dir / "config.json").read_text())["starts"]) == 2
     assert [json.loads(line)["step"] for line in (run_dir / "log.jsonl").read_text().splitlines()] == [10, 20, 30]
     write_spec(spec, base={**FAST, "steps": 30, "lr": 1e-3}, objectives=["beta-vae"])  # cannot be resumed

@@ -18,7 +18,9 @@ The discriminator is created lazily on the device and dtype of the first codes i
 if they move (with its optimiser state); :meth:`AdversarialObjective.to` moves it explicitly. The
 objective's ``state_dict`` holds its weights and optimiser state (tensors and plain containers, loadable
 with ``torch.load(weights_only=True)``); ``load_state_dict`` rebuilds it on the device of the loaded
-tensors and refuses weights of another shape than the hyperparameters describe.
+tensors and refuses weights of another shape than the hyperparameters describe. Like the VAE's networks,
+the discriminator runs through :func:`pyrovae.utils.run_network`: in bf16 in a bf16 training step, with
+float32 logits, so the TC estimate and the discriminator's loss stay float32.
 """
 import torch
 from torch import nn
@@ -26,6 +28,7 @@ from torch.func import functional_call
 from torch.nn import functional as F
 
 from ..errors import PyroVAEError
+from ..utils import run_network
 from ..validation import check_int, check_number
 from .base import Objective
 
@@ -113,7 +116,7 @@ class AdversarialObjective(Objective):
         detached, so no gradient reaches them)."""
         disc = self._discriminator_for(z)
         params = {name: p.detach() for name, p in disc.named_parameters()}
-        return functional_call(disc, params, (z,))
+        return run_network(lambda codes: functional_call(disc, params, (codes,)), z)
 
     def train_discriminator(self, class0, class1):
         """One Adam step of the discriminator: cross-entropy of ``class0 [..., D]`` (label 0) against
@@ -126,7 +129,7 @@ class AdversarialObjective(Objective):
             opt = self.discriminator_optimizer
         opt.zero_grad(set_to_none=True)  # nothing from the VAE's backward may enter this step
         a, b = class0.reshape(-1, class0.shape[-1]), class1.reshape(-1, class1.shape[-1]).to(class0)
-        logits = disc(torch.cat([a, b]))
+        logits = run_network(disc, torch.cat([a, b]))
         labels = torch.cat([torch.zeros(len(a), dtype=torch.long, device=a.device),
                             torch.ones(len(b), dtype=torch.long, device=a.device)])
         loss = F.cross_entropy(logits, labels)

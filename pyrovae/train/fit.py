@@ -5,10 +5,11 @@ one Adam step over all parameters, then the objective's ``after_step`` (an adver
 That is Pyro's SVI with a single torch optimiser instead of one ``PyroOptim`` per parameter: the
 same gradients, less per-step Python, and an optimiser state that checkpoints as one ``state_dict``.
 
-Precision (``config.precision``): in ``bf16`` the networks (encoder and decoder) run forward and backward
-under bf16 autocast and hand float32 outputs on (:func:`pyrovae.utils.run_network`); parameters,
-log-densities, KLs, every estimate, the loss, the optimiser state and the checkpoints stay float32.
-``auto`` is bf16 where the device computes bf16 natively (:func:`pyrovae.utils.native_bf16`).
+Precision (``config.precision``): in ``bf16`` the networks (encoder, decoder, and the discriminator of an
+adversarial objective) run forward and backward under bf16 autocast and hand float32 outputs on
+(:func:`pyrovae.utils.run_network`); parameters, log-densities, KLs, every estimate, the loss, the
+optimiser state and the checkpoints stay float32. ``auto`` is bf16 where the device computes bf16
+natively (:func:`pyrovae.utils.native_bf16`).
 """
 import contextlib
 import dataclasses
@@ -104,7 +105,8 @@ def train_step(model, guide, objective, optimizer, x, validate=False, precision=
         raise TrainingDiverged(f"loss is {value}")
     loss.backward()
     optimizer.step()
-    objective.after_step()
+    with network_precision(precision):  # the discriminator step of an adversarial objective
+        objective.after_step()
     return value
 
 

@@ -14,7 +14,7 @@ from pyrovae.errors import PyroVAEError
 from pyrovae.models import build_vae
 from pyrovae.objectives import make_objective
 from pyrovae.train import TrainConfig, fit
-from pyrovae.train.fit import use_channels_last
+from pyrovae.train.fit import make_optimizer, train_step, use_channels_last
 from pyrovae.utils import native_bf16, network_precision, resolve_precision
 
 
@@ -80,6 +80,25 @@ def test_bf16_runs_the_networks_in_bf16_keeps_every_term_fp32_and_stays_close_to
     loss16.backward()  # gradients reach the fp32 parameters as fp32
     model_params = [p for p in pyro.get_param_store().values()]
     assert model_params and all(p.dtype == torch.float32 for p in model_params)
+
+
+@pytest.mark.parametrize("name", ["factor-vae", "aae"])
+def test_bf16_runs_the_discriminator_in_bf16_too_and_keeps_its_terms_fp32(name):
+    x = (torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0)) < 0.3).float()
+    for precision, network in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        pyro.clear_param_store()
+        torch.manual_seed(0)
+        model, guide = build_vae((1, 8, 8), 4, arch="mlp")
+        objective = make_objective(name, discriminator_units=16, discriminator_layers=2)
+        optimizer = make_optimizer((model, guide), 1e-3)
+        train_step(model, guide, objective, optimizer, x, precision=precision)  # builds the discriminator
+        dtypes = []
+        objective.discriminator.net[0].register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+        train_step(model, guide, objective, optimizer, x, precision=precision)
+        assert dtypes == [network, network]  # in the VAE's loss, then in the discriminator's own step
+        assert all(v.dtype == torch.float32 for v in objective.terms.values() if torch.is_tensor(v))
+        assert {"discriminator_loss", "discriminator_accuracy"} <= set(objective.terms)
+        assert all(p.dtype == p.grad.dtype == torch.float32 for p in objective.discriminator.parameters())
 
 
 def test_outside_a_bf16_step_everything_is_fp32():

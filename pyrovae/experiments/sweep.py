@@ -108,7 +108,7 @@ def run_sweep(spec_path, sweep_dir=None, workers=None, backend="local", address=
             echo(f"FAILED {r['name']} after {r['attempts']} attempt(s): {r['error']}")
         raise PyroVAEError(f"{len(failed)} of {len(plan.runs)} runs failed (errors above and in "
                            f"{sweep_dir / DB_NAME}); run the sweep again to retry them")
-    echo(f"sweep {plan.name}: {'all ' if len(plan.runs) > 1 else ''}{_runs(len(plan.runs))} done; results in {sweep_dir / DB_NAME}")
+    echo(f"sweep {plan.name}: {_runs(len(plan.runs))} done; results in {sweep_dir / DB_NAME}")
     return rows
 
 

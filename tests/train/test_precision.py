@@ -93,7 +93,7 @@ def test_bf16_runs_the_discriminator_in_bf16_too_and_keeps_its_terms_fp32(name):
         optimizer = make_optimizer((model, guide), 1e-3)
         train_step(model, guide, objective, optimizer, x, precision=precision)  # builds the discriminator
         dtypes = []
-        objective.discriminator.net[0].register_forward_hook(lambda m, i, out: dtypes.append(out.dtype))
+        objective.discriminator.net[0].register_forward_hook(lambda m, i, out, seen=dtypes: seen.append(out.dtype))
         train_step(model, guide, objective, optimizer, x, precision=precision)
         assert dtypes == [network, network]  # in the VAE's loss, then in the discriminator's own step
         assert all(v.dtype == torch.float32 for v in objective.terms.values() if torch.is_tensor(v))

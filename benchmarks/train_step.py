@@ -12,12 +12,13 @@ median [min-max] over the rounds. Targets (issue 11): conv bf16 ≤ 0.55x conv f
 bf16 and ≤ 1.10x the hand-written bf16 step; MLP with --jit ≤ 1.25x hand-written.
 
     python benchmarks/train_step.py [--device cpu|cuda] [--precision both|fp32|bf16] [--jit]
-                                    [--rounds 5] [--steps 20] [--malloc-pairs 3]
+                                    [--rounds 5] [--steps 20] [--malloc-pairs 3] [--layout fit|contiguous]
 
 On a CPU without native bf16 (no AMX or AVX512-BF16) the bf16 rows are skipped: bf16 is emulated there,
 about 10x slower than fp32 (``--force-bf16`` times it anyway). ``--malloc-pairs N`` runs the fp32 rows in
 N pairs of child processes, one with pyrovae's glibc malloc settings and one with glibc's defaults,
-and prints the time ratio of each pair.
+and prints the time ratio of each pair. ``--layout contiguous`` leaves the conv nets contiguous, to measure
+what channels_last gives (a run with and one without, one after the other).
 """
 import argparse
 import json
@@ -70,8 +71,9 @@ def time_steps(step, steps, device):
     return (time.perf_counter() - start) / steps
 
 
-def _variants(net, device, precisions, jit):
-    """{(precision, implementation): step callable} for one network, each on its own copy of the nets."""
+def _variants(net, device, precisions, jit, layout="fit"):
+    """{(precision, implementation): step callable} for one network, each on its own copy of the nets, laid
+    out as ``fit()`` lays them out (``layout="fit"``) or left contiguous (``"contiguous"``)."""
     _, shape, arch, batch = NETWORKS[net]
     x = (torch.rand(batch, *shape, generator=torch.Generator().manual_seed(1)) < 0.1).float().to(device)
     torch.manual_seed(0)
@@ -82,7 +84,8 @@ def _variants(net, device, precisions, jit):
             model, guide = build_vae(shape, 10, arch=arch)
             model.load_state_dict(reference[0].state_dict()), guide.load_state_dict(reference[1].state_dict())
             model, guide = model.to(device), guide.to(device)
-            use_channels_last((model, guide), device, precision)  # the layout fit() trains in
+            if layout == "fit":
+                use_channels_last((model, guide), device, precision)
             optimizer = make_optimizer((model, guide), 1e-4)
             if impl == "hand-written":
                 def step(m=model, g=guide, o=optimizer, p=precision):
@@ -98,9 +101,9 @@ def _variants(net, device, precisions, jit):
     return variants
 
 
-def bench(net, device, precisions=("fp32",), jit=False, rounds=5, steps=20):
+def bench(net, device, precisions=("fp32",), jit=False, rounds=5, steps=20, layout="fit"):
     """Per-round seconds per step of every variant of ``net``: {(precision, impl): [seconds, ...]}."""
-    variants = _variants(net, device, precisions, jit)
+    variants = _variants(net, device, precisions, jit, layout)
     for fn in variants.values():  # warm-up (and the JIT's trace)
         time_steps(fn, 3, device)
     times = {key: [] for key in variants}
@@ -151,7 +154,7 @@ def print_rows(rows):
 def malloc_pairs(args, pairs):
     """Each fp32 row in ``pairs`` pairs of child processes, tuned malloc against glibc's defaults."""
     base = [sys.executable, os.path.abspath(__file__), "--child", "--precision", "fp32", "--device", args.device,
-            "--rounds", str(args.rounds), "--steps", str(args.steps), "--nets", args.nets]
+            "--rounds", str(args.rounds), "--steps", str(args.steps), "--nets", args.nets, "--layout", args.layout]
     env = {k: v for k, v in os.environ.items() if not (k.startswith("MALLOC_") or k == "GLIBC_TUNABLES")}
     results = {"on": [], "off": []}
     for i in range(pairs):
@@ -161,12 +164,14 @@ def malloc_pairs(args, pairs):
                                  capture_output=True, text=True, check=True).stdout
             results[mode].append({(r["network"], r["impl"]): r["ms"] for r in json.loads(out.splitlines()[-1])})
     print(f"\nglibc malloc tuned vs defaults, {pairs} pairs of processes (fp32, ms per step; ratio per pair):")
+    rows = []
     for key in results["on"][0]:
         on = [r[key] for r in results["on"]]
         off = [r[key] for r in results["off"]]
+        rows.append({"network": key[0], "impl": key[1], "tuned_ms": on, "default_ms": off, "ratio": _ratio(on, off)})
         print(f"  {key[0]:<20} {key[1]:<14} tuned {statistics.median(on):8.2f}  default {statistics.median(off):8.2f}"
-              f"  ratio {_fmt(_ratio(on, off))}")
-    return results
+              f"  ratio {_fmt(rows[-1]['ratio'])}")
+    return rows
 
 
 def main(argv=None):
@@ -176,6 +181,8 @@ def main(argv=None):
     parser.add_argument("--force-bf16", action="store_true", help="time bf16 even where it is emulated")
     parser.add_argument("--jit", action="store_true", help="add the pyrovae --jit step to every row")
     parser.add_argument("--nets", default="conv,mlp", help="comma-separated: conv, mlp")
+    parser.add_argument("--layout", default="fit", choices=("fit", "contiguous"),
+                        help="conv nets in channels_last where fit() uses it (fit), or contiguous")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--malloc-pairs", type=int, default=0, help="pairs of processes for the allocator test")
@@ -196,22 +203,27 @@ def main(argv=None):
     rows = []
     for net in nets:
         if precisions:
-            rows += summarise(net, bench(net, device, precisions, args.jit, args.rounds, args.steps))
+            rows += summarise(net, bench(net, device, precisions, args.jit, args.rounds, args.steps, args.layout))
     if args.child:
         print(json.dumps(rows))
         return rows
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU ({torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16(device)})"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:  # which bf16 instructions: conv bf16/fp32 was 0.55 with AMX, 0.72 with AVX512-BF16 alone
+        flags = [flag for flag, on in getattr(torch.cpu, "get_capabilities", dict)().items() if on and "bf16" in flag]
+        name = (f"CPU ({torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16(device)}"
+                f"{' (' + ', '.join(sorted(flags)) + ')' if flags else ''})")
     print(f"device {device}: {name}; torch {torch.__version__}; threads {threads}; glibc malloc tuned: {tuned}; "
           f"{args.rounds} rounds x {args.steps} steps, median [min-max] of the per-round ratios")
     if skipped:
         print(skipped)
     print_rows(rows)
-    if args.malloc_pairs:
-        malloc_pairs(args, args.malloc_pairs)
+    malloc = malloc_pairs(args, args.malloc_pairs) if args.malloc_pairs else None
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": str(device), "name": name, "rows": rows, "skipped": skipped}, f, indent=1)
+            json.dump({"device": str(device), "name": name, "torch": torch.__version__, "threads": threads, "layout": args.layout,
+                       "rounds": args.rounds, "steps": args.steps, "rows": rows, "malloc_pairs": malloc,
+                       "skipped": skipped}, f, indent=1)
     return rows
 
 

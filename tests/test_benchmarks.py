@@ -38,10 +38,15 @@ def test_gpu_acceptance_without_a_gpu_says_so_in_one_line():
 def test_train_step_benchmark_prints_its_rows(tmp_path):
     out = tmp_path / "rows.json"
     done = run("train_step.py", "--device", "cpu", "--nets", "mlp", "--rounds", "1", "--steps", "1", "--jit",
-               "--precision", "fp32", "--json", str(out))
+               "--precision", "fp32", "--malloc-pairs", "1", "--json", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
-    rows = json.loads(out.read_text())["rows"]
+    record = json.loads(out.read_text())
+    rows = record["rows"]
     assert [r["impl"] for r in rows] == ["pyrovae", "pyrovae --jit"] and all(r["ms"] > 0 for r in rows)
+    # one pair of child processes: the eager step timed once with pyrovae's malloc settings, once without
+    pairs = {(p["network"], p["impl"]): p for p in record["malloc_pairs"]}
+    assert set(pairs) == {(rows[0]["network"], "pyrovae")}
+    assert all(len(p["tuned_ms"]) == len(p["default_ms"]) == 1 and p["ratio"][0] > 0 for p in pairs.values())
 
 
 def test_precision_quality_window_means(tmp_path):

@@ -3,9 +3,11 @@
 Answers "how much do the scores move between the thesis budget (22,260 steps) and the 2019 study's
 (300,000 steps)?" The run is continued with ``--resume`` from one milestone to the next, so it is the
 same run as one trained straight through (resume is bit-identical). At each milestone the run dir's
-config and checkpoint are copied to ``OUT/step_<N>/`` and evaluated there in a background process
-(traversals and the metric suite) while training goes on. Everything is resumable: run the same command
-again and finished milestones are skipped, an unfinished segment continues from its last checkpoint.
+config and checkpoint are copied to ``OUT/step_<N>/``; once training has stopped, the milestones are
+evaluated there one after another (traversals and the metric suite). Not beside the training: on a 2-core
+CPU an evaluation's threads beside the training's made the training steps about 10x slower. Everything is
+resumable: run the same command again and finished milestones are skipped, a milestone not yet evaluated
+is evaluated, and an unfinished segment continues from its last checkpoint.
 
     python benchmarks/budget_curve.py --objective beta-tcvae --set beta=6 --out sweeps/study/beta-tcvae
     python benchmarks/budget_curve.py --curve sweeps/study/beta-tcvae   # (re)write curve.csv / curve.png
@@ -113,11 +115,13 @@ def adopt(out, source, eval_points):
 
 
 def evaluate(dest, args):
-    """Background: traversals and the metric suite of one milestone (its stdout into evaluate.log)."""
-    log = open(dest / "evaluate.log", "w")
-    script = (f"{' '.join(_pyrovae('plot', dest, '--device', args.eval_device))} && "
-              f"{' '.join(_pyrovae('evaluate', dest, '--device', args.eval_device, '--eval-points', args.eval_points))}")
-    return subprocess.Popen(["bash", "-c", script], stdout=log, stderr=subprocess.STDOUT)
+    """Traversals and the metric suite of one milestone (their output into evaluate.log)."""
+    with open(dest / "evaluate.log", "w") as log:
+        for command in (_pyrovae("plot", dest, "--device", args.eval_device),
+                        _pyrovae("evaluate", dest, "--device", args.eval_device, "--eval-points", args.eval_points)):
+            if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
+                print(f"evaluation of {dest} failed: see {dest / 'evaluate.log'}")
+                return
 
 
 def write_curve(out):
@@ -196,12 +200,12 @@ def main(argv=None):
                 continue
             reached = train_to(args.out, step, args, deadline)
             if reached < step:  # out of time: the step reached is a point of the curve too
-                pending.append(evaluate(snapshot(args.out, reached), args))
+                pending.append(snapshot(args.out, reached))
                 break
             dest = snapshot(args.out, step)
-        pending.append(evaluate(dest, args))
-    for process in pending:
-        process.wait()
+        pending.append(dest)
+    for dest in pending:
+        evaluate(dest, args)
     print(write_curve(args.out))
 
 

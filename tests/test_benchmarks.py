@@ -84,6 +84,37 @@ def test_budget_curve_continues_an_adopted_run(tmp_path):
         budget_curve.train_to(out, 10, argparse.Namespace(**{**vars(args), "seed": 1}))
 
 
+def test_budget_curve_evaluates_its_milestones_after_training(tmp_path, monkeypatch):
+    import csv
+
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    factors = np.stack([np.arange(48) % 4, np.arange(48) // 4 % 3], axis=1)
+    data = tmp_path / "data.npz"
+    np.savez(data, imgs=(rng.rand(48, 1, 8, 8) < 0.2 + 0.15 * factors[:, :1, None, None]).astype(np.float32),
+             factors=factors)
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    budget_curve = import_benchmark("budget_curve")
+    out = tmp_path / "curve"
+    step_at_evaluation, evaluate = [], budget_curve.evaluate
+
+    def recording_evaluate(dest, args):
+        step_at_evaluation.append(budget_curve.last_step(out / "run"))
+        evaluate(dest, args)
+
+    monkeypatch.setattr(budget_curve, "evaluate", recording_evaluate)
+    budget_curve.main(["--objective", "vae", "--milestones", "2,4", "--out", str(out), "--eval-points", "48",
+                       "--eval-device", "cpu", "--checkpoint-every", "2", "--log-every", "2", "--",
+                       "--dataset", str(data), "--batch-size", "8", "--device", "cpu"])
+    # not beside the training (on 2 cores that made it ~10x slower): both once it had reached step 4
+    assert step_at_evaluation == [4, 4]
+    with open(out / "curve.csv") as f:
+        assert [int(row["step"]) for row in csv.DictReader(f)] == [2, 4]
+    assert all((out / f"step_{step}" / name).is_file() for step in (2, 4) for name in ("metrics.json", "traversals.png"))
+
+
 def test_mig_variants_scores_every_point_at_both_bin_counts(tmp_path):
     import numpy as np
 

@@ -221,9 +221,9 @@ def main(argv=None):
     malloc = malloc_pairs(args, args.malloc_pairs) if args.malloc_pairs else None
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": str(device), "name": name, "torch": torch.__version__, "threads": threads, "layout": args.layout,
-                       "rounds": args.rounds, "steps": args.steps, "rows": rows, "malloc_pairs": malloc,
-                       "skipped": skipped}, f, indent=1)
+            json.dump({"device": str(device), "name": name, "torch": torch.__version__, "threads": threads,
+                       "layout": args.layout, "rounds": args.rounds, "steps": args.steps, "rows": rows,
+                       "malloc_pairs": malloc, "skipped": skipped}, f, indent=1)
     return rows
 
 

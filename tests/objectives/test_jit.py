@@ -28,7 +28,7 @@ def _pair(name, options, arch="mlp", shape=(1, 8, 8), latent_dim=4, guide="diago
 
 
 def _grads(loss, module):
-    return torch.autograd.grad(loss, list(module.parameters()), allow_unused=True)
+    return torch.autograd.grad(loss, list(module.parameters()), allow_unused=True, retain_graph=True)
 
 
 def _same(eager, jitted, model, q, x, step):
@@ -42,7 +42,7 @@ def _same(eager, jitted, model, q, x, step):
     assert set(jitted.terms) == set(eager.terms)
     for key, value in eager.terms.items():
         torch.testing.assert_close(jitted.terms[key], value, rtol=1e-5, atol=1e-5, msg=key)
-    for ga, gb in zip(_grads(a, q), _grads(b, q)):
+    for ga, gb in zip(_grads(a, q) + _grads(a, model), _grads(b, q) + _grads(b, model)):
         if ga is not None:
             torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-5)
 

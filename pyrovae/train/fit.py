@@ -144,7 +144,7 @@ def is_user_pair(model, guide):
 
 def use_channels_last(modules, device, precision):
     """Convert conv nets to the channels_last memory format where it is faster: on a CPU (our 2-core
-    AVX2 CPUs: 0.70-0.79x the fp32 step; an AMX CPU: 0.78x the bf16 step, the same time in fp32) and on a
+    AVX2 CPUs: 0.70-0.79x the fp32 step; an AMX CPU: 0.68x the bf16 step, 0.84x the fp32 step) and on a
     GPU in bf16 (the layout of its tensor-core kernels). Returns whether it did; numerics are unchanged up
     to the kernels' summation order."""
     has_conv = any(isinstance(m, torch.nn.modules.conv._ConvNd) for module in modules for m in module.modules())

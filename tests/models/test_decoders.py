@@ -24,8 +24,7 @@ def test_gradients_match_the_adjoint_convolution_in_float64(conf):
     ours, reference = _pair(**conf)
     ours, reference = ours.double(), reference.double()
     x = torch.randn(2, conf["in_ch"], 5, 5, dtype=torch.float64, requires_grad=True)
-    params = [p for p in ours.parameters()]
-    assert torch.autograd.gradcheck(lambda x, *p: ours(x), (x, *params))
+    assert torch.autograd.gradcheck(lambda x, *p: ours(x), (x, *ours.parameters()))
     grad = torch.randn_like(reference(x))
     got = torch.autograd.grad(ours(x), (x, *ours.parameters()), grad)
     want = torch.autograd.grad(reference(x), (x, *reference.parameters()), grad)

@@ -62,6 +62,7 @@ class IWAE(Objective):
 
     hyperparameters = {"num_samples": (5, "iwae: importance samples K per data point (1 = the ELBO)")}
     warmup_target = "latents"
+    scores_latents = True  # the weights are log-densities of every site
 
     def __init__(self, num_samples=5, **kwargs):
         k = check_int("num_samples", num_samples)

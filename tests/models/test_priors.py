@@ -181,8 +181,7 @@ def test_prior_options_are_parsed_and_checked():
 # ---- KL: analytic where registered, Monte Carlo otherwise, and the two agree -----------------------
 def _sites(q, p, particles):
     z = q.sample((particles,))
-    return ({"fn": q.expand((particles, *q.batch_shape)), "value": z, "unscaled_log_prob": q.log_prob(z)},
-            {"fn": p.expand((particles, *q.batch_shape)), "value": z, "unscaled_log_prob": p.log_prob(z)})
+    return {"fn": q.expand((particles, *q.batch_shape)), "value": z}, {"fn": p.expand((particles, *q.batch_shape)), "value": z}
 
 
 def _diag_q():

@@ -288,6 +288,39 @@ def test_differentiable_loss_never_turns_a_tensor_that_needs_grad_into_a_number(
         objective.after_step()
 
 
+@pytest.mark.parametrize("name, prior, guide", [(name, prior, "diagonal") for name in sorted(EXPECTED_TERMS)
+                                                for prior in ("normal", "student-t")
+                                                if (name, prior) != ("dip-vae", "student-t")]  # (refused)
+                         + [("vae", "normal", "iaf"), ("iwae", "normal", "iaf")])
+def test_the_trace_without_latent_scores_gives_pyros_loss_terms_and_gradients(name, prior, guide):
+    """With validation off the objectives score only the observed sites (``Objective._get_trace``);
+    Pyro's own trace, used with validation on, scores every site. Same draws, same numbers, on the
+    analytic-KL path and on the Monte Carlo one (a Student-t prior; an IAF guide where the objective
+    takes one)."""
+    torch.manual_seed(0)
+    model, q = build_vae((1, 20), latent_dim=3, arch="mlp", prior=prior, guide=guide)
+    x = (torch.rand(16, 1, 20, generator=torch.Generator().manual_seed(1)) < 0.4).float()
+    objective = make_objective(name, **SMALL.get(name, {}))
+    objective.dataset_size = 1000
+    results = []
+    for validate in (True, False):
+        for module in (model, q):
+            module.zero_grad(set_to_none=True)
+        pyro.set_rng_seed(2)
+        with pyro.validation_enabled(validate):
+            loss = objective.differentiable_loss(model, q, x)
+        loss.backward()
+        grads = [p.grad.clone() for module in (model, q) for p in module.parameters() if p.grad is not None]
+        results.append((loss.detach(), {k: v for k, v in objective.terms.items() if torch.is_tensor(v)}, grads))
+    (pyro_loss, pyro_terms, pyro_grads), (loss, terms, grads) = results
+    assert torch.equal(loss, pyro_loss) and terms.keys() == pyro_terms.keys()
+    for key in terms:
+        assert torch.equal(terms[key], pyro_terms[key]), key
+    assert len(grads) == len(pyro_grads) > 0
+    for g, expected in zip(grads, pyro_grads):
+        assert torch.equal(g, expected)
+
+
 def test_objectives_work_as_the_loss_of_pyro_svi():
     """Pyro's SVI calls ``loss_and_grads``: it must give the same loss (a float) and the same gradients
     as ``differentiable_loss``, with the β scale applied once."""

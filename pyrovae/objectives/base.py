@@ -330,9 +330,9 @@ class Objective(TraceMeanField_ELBO):
     def _get_trace(self, model, guide, args, kwargs):
         """The guide's trace and the model's replayed on it, with the log-density of the observed sites
         only: the terms read nothing else (the KL is analytic, or computed by :func:`site_kl` from the
-        sites' ``fn`` and ``value``), and Pyro's own version also scores every latent site in model and
-        guide, ops and autograd nodes that cost about a tenth of a millisecond each per step. Pyro's
-        version runs when an objective needs the latents scored (:attr:`scores_latents`) and when Pyro's
+        sites' ``fn`` and ``value``), while Pyro's own version also scores every latent site in model
+        and guide, ops and autograd nodes computed on every step and never read. Pyro's version runs
+        when an objective needs the latents scored (:attr:`scores_latents`) and when Pyro's
         validation is on, for its checks."""
         if self.scores_latents or is_validation_enabled():
             return super()._get_trace(model, guide, args, kwargs)

@@ -319,6 +319,10 @@ def test_the_trace_without_latent_scores_gives_pyros_loss_terms_and_gradients(na
     assert len(grads) == len(pyro_grads) > 0
     for g, expected in zip(grads, pyro_grads):
         assert torch.equal(g, expected)
+    with pyro.validation_enabled(False):  # and the second run did skip the latents' log-densities
+        model_trace, guide_trace = objective._get_trace(model, q, (x,), {})
+    assert ("log_prob" in model_trace.nodes["z"]) is ("log_prob" in guide_trace.nodes["z"]) is objective.scores_latents
+    assert "log_prob" in model_trace.nodes["x"]
 
 
 def test_objectives_work_as_the_loss_of_pyro_svi():

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..utils import run_network
+from ..utils import register_module, run_network
 from ..validation import check_int
 
 
@@ -30,7 +30,7 @@ class AmortizedGuide(nn.Module):
         self._pyro_name = f"guide_{id(self):x}"
 
     def forward(self, x):
-        pyro.module(self._pyro_name, self)
+        register_module(self._pyro_name, self)
         with pyro.plate("data", x.shape[0], dim=-1):
             return pyro.sample("z", self.distribution(x))
 

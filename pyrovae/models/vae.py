@@ -3,7 +3,7 @@ import pyro
 import torch
 from torch import nn
 
-from ..utils import run_network
+from ..utils import register_module, run_network
 
 
 class VAEModel(nn.Module):
@@ -30,7 +30,7 @@ class VAEModel(nn.Module):
         return self.prior.latent_dim
 
     def forward(self, x):
-        pyro.module(self._pyro_name, self)
+        register_module(self._pyro_name, self)
         with pyro.plate("data", x.shape[0], dim=-1):
             z = pyro.sample("z", self.prior())
             out = run_network(self.decoder, z)  # bf16 inside a mixed-precision step; float32 out

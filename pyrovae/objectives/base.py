@@ -313,7 +313,8 @@ class Objective(TraceMeanField_ELBO):
             return (loss, *terms.values())
 
         with pyro.validation_enabled(False):
-            loss_and_terms(step_tensor, *parameters, *args)  # registers the params in Pyro's param store
+            # an eager run first; outside the trainer's step it registers the params in Pyro's param store
+            loss_and_terms(step_tensor, *parameters, *args)
             with warnings.catch_warnings():  # (shape checks read as Python values: constants, as meant)
                 warnings.simplefilter("ignore", torch.jit.TracerWarning)
                 # torch 2.13 deprecates torch.jit.trace (Pyro's JIT rests on it too); it still works

@@ -35,6 +35,7 @@ from ..objectives import make_objective
 from ..utils import (
     cpu_threads,
     network_precision,
+    params_outside_pyro,
     resolve_device,
     resolve_precision,
     seed_everything,
@@ -98,7 +99,7 @@ def train_step(model, guide, objective, optimizer, x, validate=False, precision=
     mixed precision (module docstring). A NaN/Inf loss raises :class:`TrainingDiverged` before any
     parameter changes."""
     optimizer.zero_grad(set_to_none=True)
-    with pyro.validation_enabled(validate), network_precision(precision):
+    with pyro.validation_enabled(validate), network_precision(precision), params_outside_pyro():
         loss = objective.differentiable_loss(model, guide, x)
     value = float(loss.detach())
     if not math.isfinite(value):

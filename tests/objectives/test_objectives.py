@@ -351,7 +351,11 @@ def test_objectives_work_as_the_loss_of_pyro_svi():
     torch.manual_seed(1)
     assert objective.loss(model, guide, x) == pytest.approx(float(expected.detach()))
     svi = SVI(model, guide, Adam({"lr": 1e-3}), loss=objective)
+    before = [p.detach().clone() for p in (*model.parameters(), *guide.parameters())]
     assert isinstance(svi.step(x), float)
+    # SVI's optimiser finds the parameters through pyro.module's param sites, and steps every one
+    assert len(pyro.get_param_store()) == len(before)
+    assert all(not torch.equal(b, p) for b, p in zip(before, (*model.parameters(), *guide.parameters())))
 
 
 @pytest.mark.parametrize("name", sorted(set(EXPECTED_TERMS) - {"mmd"}))

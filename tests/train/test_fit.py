@@ -15,6 +15,7 @@ from pyrovae.data import ArrayDataset
 from pyrovae.errors import PyroVAEError
 from pyrovae.plots import plot_run
 from pyrovae.train import TrainingDiverged, fit, load_checkpoint, load_run, save_checkpoint
+from pyrovae.train.fit import make_optimizer, train_step
 
 
 def toy_images(n=256, seed=0):
@@ -200,3 +201,39 @@ def test_fit_leaves_the_callers_torch_thread_count_alone(tmp_path, monkeypatch):
     torch.set_num_threads(1)
     fit({"objective": "vae", "steps": 1, "out": str(tmp_path)})
     assert seen == [2] and torch.get_num_threads() == 1
+
+
+def test_the_trainer_step_leaves_pyros_param_store_alone_and_trains_as_with_it():
+    """The trainer's optimiser holds the parameters, so its step skips pyro.module: no param sites,
+    an empty param store, and the same loss and parameters after Adam as a step that registers them."""
+    import pyro
+
+    from pyrovae.models import build_vae
+    from pyrovae.objectives import make_objective
+
+    x = torch.from_numpy(toy_images(16))
+    torch.manual_seed(0)
+    reference = build_vae((1, 8, 8), 2, arch="mlp")
+    results = []
+    for register in (True, False):
+        pyro.clear_param_store()
+        model, guide = build_vae((1, 8, 8), 2, arch="mlp")
+        model.load_state_dict(reference[0].state_dict()), guide.load_state_dict(reference[1].state_dict())
+        objective = make_objective("beta-vae", beta=2.0)
+        optimizer = make_optimizer((model, guide), 1e-2)
+        torch.manual_seed(1)
+        if register:  # the same step through the loss directly, where pyro.module runs as usual
+            optimizer.zero_grad()
+            loss = objective.differentiable_loss(model, guide, x)
+            loss.backward()
+            optimizer.step()
+            loss = float(loss)
+            assert len(pyro.get_param_store()) == len(list(model.parameters())) + len(list(guide.parameters()))
+        else:
+            loss = train_step(model, guide, objective, optimizer, x)
+            assert len(pyro.get_param_store()) == 0
+        results.append((loss, [p.detach().clone() for p in (*model.parameters(), *guide.parameters())]))
+    (loss_a, params_a), (loss_b, params_b) = results
+    assert loss_a == loss_b
+    for a, b in zip(params_a, params_b):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -119,7 +119,7 @@ def register_module(name, module):
     """``pyro.module(name, module)``, the registration that lets Pyro's own SVI and optimisers find the
     parameters (as param sites of the trace, on every call); skipped inside :func:`params_outside_pyro`.
     There it would send every parameter (about 30 for the standard nets) through Pyro's effect
-    handlers on every step, for sites nothing reads: 3-4 % of a bf16 conv step on our CPU."""
+    handlers on every step, for sites nothing reads: about 3 % of a bf16 conv step on our CPU."""
     if _REGISTER_PARAMS.get():
         pyro.module(name, module)
     return module

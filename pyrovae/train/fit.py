@@ -319,8 +319,11 @@ def _write_config(run_dir, config, steps, resume, new_start=True):
 
 
 def _open_log(path, step):
-    """The log, cut back to ``step`` (steps after the last checkpoint are redone after a kill)."""
-    lines = path.read_text().splitlines() if path.exists() else []
+    """The log, cut back to ``step`` (steps after the last checkpoint are redone after a kill).
+
+    A kill can land mid-write, so a last line without its newline is dropped rather than parsed."""
+    text = path.read_text() if path.exists() else ""
+    lines = text.split("\n")[:-1]  # the piece after the last newline is empty or a torn line
     kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
     path.write_text("".join(line + "\n" for line in kept))
     return open(path, "a")

@@ -103,7 +103,7 @@ def test_resume_after_kill_9_gives_the_parameters_of_an_uninterrupted_run(tmp_pa
     log = tmp_path / "killed" / "log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        lines = log.read_text().splitlines() if log.exists() else []
+        lines = log.read_text().split("\n")[:-1] if log.exists() else []  # whole lines: the run is writing
         if lines and json.loads(lines[-1])["step"] >= 250:  # past two checkpoints, between checkpoints
             os.kill(proc.pid, signal.SIGKILL)
             break
@@ -124,6 +124,16 @@ def test_resume_after_kill_9_gives_the_parameters_of_an_uninterrupted_run(tmp_pa
             assert torch.equal(final[part][k], v), f"{part}.{k} differs after resume"
     steps_logged = [json.loads(line)["step"] for line in log.read_text().splitlines()]
     assert steps_logged == list(range(10, steps + 1, 10)), "log has gaps or repeats after resume"
+
+
+def test_resume_drops_a_log_line_torn_by_the_kill(tmp_path):
+    data = ArrayDataset(toy_images())
+    fit(config(tmp_path, steps=20, log_every=10), dataset=data, progress=False)
+    with open(tmp_path / "log.jsonl", "a") as log:
+        log.write('{"step": 30, "time_s": 0.6, "recon"')  # a kill -9 in the middle of a write
+    fit(config(tmp_path, steps=40, log_every=10), dataset=data, progress=False, resume=True)
+    steps_logged = [json.loads(line)["step"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert steps_logged == [10, 20, 30, 40]
 
 
 def test_nan_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -34,7 +34,7 @@ import train_step as step_bench  # noqa: E402
 
 from pyrovae.atomic import write_json  # noqa: E402
 from pyrovae.train.config import THESIS_STEPS  # noqa: E402
-from pyrovae.train.rundir import provenance  # noqa: E402
+from pyrovae.train.rundir import log_records, provenance  # noqa: E402
 from pyrovae.utils import native_bf16, resolve_device, resolve_precision  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +85,7 @@ def stage_literature_run(device, quick, runs_dir, budget_s, jit):
     run = fit({**base, "steps": steps, "out": str(run_dir)}, progress=False)
     plot_run(run)  # inside the timing, as when fit() plotted by itself
     wall = time.perf_counter() - start
-    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    log = log_records(run_dir / "log.jsonl")
     return {"run": run, "steps": steps, "precision": precision, "jit": jit, "wall_s": round(wall, 2),
             "ms_per_step": round(wall / steps * 1e3, 3), "probe_ms_per_step": round(probe_s * 1e3, 3),
             "projected_thesis_budget_s": round(wall / steps * THESIS_STEPS, 1), "goal_s_h100_class": 60,

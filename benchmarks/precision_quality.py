@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from pyrovae.errors import PyroVAEError
+from pyrovae.train.rundir import log_records
 from pyrovae.utils import native_bf16, resolve_device
 
 PRECISIONS = ("fp32", "bf16")
@@ -35,7 +36,7 @@ QUANTITIES = ("recon", "kl", "mig")
 
 def window_means(log_path, window):
     """Means of recon and KL over the last ``window`` steps, from the logged per-interval means."""
-    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    records = log_records(log_path)
     last = records[-1]["step"]
     kept, weights = [], []
     for i, r in enumerate(records):

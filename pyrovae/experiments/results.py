@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from ..errors import PyroVAEError
-from ..train.rundir import LOG, METRICS
+from ..train.rundir import LOG, METRICS, log_records
 from .status import read_status
 
 DB_NAME = "results.sqlite"
@@ -65,12 +65,11 @@ def flatten_metrics(metrics, prefix=""):
 
 def last_log_terms(run_dir):
     """The scalar terms of the last line of the run's ``log.jsonl`` as ``train.<term>``."""
-    path = Path(run_dir) / LOG
     try:
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
-        record = json.loads(lines[-1]) if lines else {}
+        records = log_records(Path(run_dir) / LOG)
     except (OSError, ValueError):
         return {}
+    record = records[-1] if records else {}
     return {f"train.{k}": _scalar(v) for k, v in record.items() if k != "time_s" and _scalar(v) is not None}
 
 

@@ -7,7 +7,6 @@
 - ``kl_per_dim.png``: the per-dimension KL of the trained model, sorted;
 - ``training_curves.png``: every logged term against the step.
 """
-import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from ..evaluation.model_scores import kl_per_dimension
+from ..train.rundir import log_records
 from .images import as_images, image_grid
 
 
@@ -61,7 +61,7 @@ def plot_kl_per_dim(kl_per_dim, path):
 
 
 def plot_training_curves(log_path, path):
-    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    records = log_records(log_path)
     keys = [k for k in records[0] if k not in ("step", "time_s") and not isinstance(records[0][k], list)] \
         if records else []
     fig, axes = plt.subplots(len(keys) or 1, 1, figsize=(6, 1.8 * max(len(keys), 1)), sharex=True, squeeze=False)

@@ -46,7 +46,7 @@ from .checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_sta
 from .config import CPU_TRAIN_SECONDS, THESIS_STEPS, TrainConfig, cpu_step_budget
 from .encode import encode_data
 from .progress import Progress
-from .rundir import CHECKPOINT, CONFIG, LOG, changed_keys, provenance, read_config, run_dir_of
+from .rundir import CHECKPOINT, CONFIG, LOG, changed_keys, log_records, provenance, read_config, run_dir_of
 from .sampler import EpochSampler
 from .tensorboard import TensorBoardLog, summary_writer_class
 
@@ -319,13 +319,9 @@ def _write_config(run_dir, config, steps, resume, new_start=True):
 
 
 def _open_log(path, step):
-    """The log, cut back to ``step`` (steps after the last checkpoint are redone after a kill).
-
-    A kill can land mid-write, so a last line without its newline is dropped rather than parsed."""
-    text = path.read_text() if path.exists() else ""
-    lines = text.split("\n")[:-1]  # the piece after the last newline is empty or a torn line
-    kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
+    """The log, cut back to ``step`` (steps after the last checkpoint are redone after a kill)."""
+    kept = [record for record in log_records(path) if record["step"] <= step]
+    path.write_text("".join(json.dumps(record) + "\n" for record in kept))
     return open(path, "a")
 
 

@@ -31,6 +31,14 @@ RUNTIME_KEYS = frozenset({"device", "checkpoint_every", "log_every", "plots", "p
 RESUMABLE_CHANGES = RUNTIME_KEYS | {"steps", "evaluate", "eval_points"}
 
 
+def log_records(path):
+    """The records of a ``log.jsonl``, one dict per line; [] when there is none. A run killed in the
+    middle of a write leaves a last line without its newline: it is left out rather than parsed."""
+    path = Path(path)
+    text = path.read_text() if path.exists() else ""
+    return [json.loads(line) for line in text.split("\n")[:-1] if line.strip()]
+
+
 def read_config(run_dir, missing_ok=False):
     """The config (a dict) saved in ``run_dir``'s config.json. A missing file is an error, or None when
     ``missing_ok``; a corrupt one is always an error."""

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from pyrovae.errors import PyroVAEError
-from pyrovae.train.rundir import CONFIG, RESUMABLE_CHANGES, RUNTIME_KEYS, changed_keys, read_config
+from pyrovae.train.rundir import CONFIG, RESUMABLE_CHANGES, RUNTIME_KEYS, changed_keys, log_records, read_config
 
 
 def test_read_config(tmp_path):
@@ -24,3 +24,10 @@ def test_changed_keys():
     assert changed_keys(saved, current) == ["latent_dim"]  # steps and device may change on resume
     assert changed_keys(saved, current, ignore=RUNTIME_KEYS) == ["latent_dim", "steps"]
     assert RUNTIME_KEYS < RESUMABLE_CHANGES
+
+
+def test_log_records_leave_out_a_line_torn_by_a_kill(tmp_path):
+    path = tmp_path / "log.jsonl"
+    assert log_records(path) == []
+    path.write_text('{"step": 10, "loss": 1.5}\n\n{"step": 20, "loss": 1.25}\n{"step": 30, "lo')
+    assert log_records(path) == [{"step": 10, "loss": 1.5}, {"step": 20, "loss": 1.25}]

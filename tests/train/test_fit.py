@@ -16,6 +16,7 @@ from pyrovae.errors import PyroVAEError
 from pyrovae.plots import plot_run
 from pyrovae.train import TrainingDiverged, fit, load_checkpoint, load_run, save_checkpoint
 from pyrovae.train.fit import make_optimizer, train_step
+from pyrovae.train.rundir import log_records
 
 
 def toy_images(n=256, seed=0):
@@ -103,8 +104,8 @@ def test_resume_after_kill_9_gives_the_parameters_of_an_uninterrupted_run(tmp_pa
     log = tmp_path / "killed" / "log.jsonl"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        lines = log.read_text().split("\n")[:-1] if log.exists() else []  # whole lines: the run is writing
-        if lines and json.loads(lines[-1])["step"] >= 250:  # past two checkpoints, between checkpoints
+        records = log_records(log)  # whole lines only: the run is writing the log
+        if records and records[-1]["step"] >= 250:  # past two checkpoints, between checkpoints
             os.kill(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.005)
